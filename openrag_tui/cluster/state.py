@@ -1,0 +1,315 @@
+"""Ray dashboard payloads parsed into a frozen `ClusterState`.
+
+Pure: the caller fetches, this module only reads the JSON bodies as the dashboard returned them.
+Only `version`, `nodes_detail` and `actors_detail` are required; without the others the state has
+no physical GPUs, hostnames, placement groups, demand or autoscaler messages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Payloads = Mapping[str, Any]
+
+REQUIRED_PAYLOADS = ("version", "nodes_detail", "actors_detail")
+PENDING_STATES = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
+
+# Inside a placement group Ray renames a request `R` to `R_group_<pg>` (any bundle) and, when a
+# bundle index is set, also `R_group_<i>_<pg>`: only the first form counts, once.
+_ANY_BUNDLE = re.compile(r"^(?P<base>.+)_group_(?P<pg>[0-9a-f]+)$")
+_ONE_BUNDLE = re.compile(r"^.+_group_[0-9]+_[0-9a-f]+$")
+_BUNDLE_MARKER = "bundle"  # `bundle_group_<pg>` only marks membership; it is not a resource
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """A physical GPU as NVML reports it: what the card does, not what Ray reserved."""
+
+    index: int
+    name: str
+    memory_used_mib: float
+    memory_total_mib: float
+    utilization: float | None  # percent; None when NVML did not say
+    uuid: str = ""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A Ray node with the resources it declared (`resources_total`, Ray's logical totals)."""
+
+    node_id: str
+    ip: str
+    hostname: str
+    is_head: bool
+    state: str
+    resources_total: Mapping[str, float]
+    gpu_devices: tuple[GpuDevice, ...] = ()
+    gpus_reserved_reported: float | None = None  # Ray's own figure from cluster_status, if any
+
+    @property
+    def is_alive(self) -> bool:
+        return self.state == "ALIVE"
+
+    @property
+    def gpus(self) -> float:
+        return float(self.resources_total.get("GPU", 0.0))
+
+    @property
+    def label(self) -> str:
+        """How a sentence names the node: several nodes may share one IP or hostname."""
+        return f"{self.ip} {'head' if self.is_head else 'worker'}"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An actor with its request normalised to plain resource names (`GPU`, `CPU`, ...)."""
+
+    actor_id: str
+    class_name: str
+    name: str
+    state: str
+    node_id: str | None
+    namespace: str
+    required: Mapping[str, float]
+    placement_group_id: str | None
+    pid: int
+    num_restarts: int
+    death_cause: str | None
+    is_detached: bool = False
+
+    @property
+    def gpus(self) -> float:
+        return float(self.required.get("GPU", 0.0))
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state in PENDING_STATES
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One bundle of a placement group: what it holds, and where (None until placed)."""
+
+    node_id: str | None
+    resources: Mapping[str, float]
+    index: int = 0
+
+    @property
+    def gpus(self) -> float:
+        return float(self.resources.get("GPU", 0.0))
+
+
+@dataclass(frozen=True)
+class PlacementGroup:
+    """A placement group: its bundles reserve resources whether or not actors run inside."""
+
+    pg_id: str
+    name: str
+    state: str
+    bundles: tuple[Bundle, ...]
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """Everything one refresh learned about the cluster, at `fetched_at` (epoch seconds)."""
+
+    ray_version: str
+    nodes: tuple[Node, ...]
+    actors: tuple[Actor, ...]
+    placement_groups: tuple[PlacementGroup, ...]
+    demand: tuple[tuple[Mapping[str, float], int], ...]
+    autoscaler_messages: tuple[str, ...]
+    actors_total: int
+    actors_truncated: bool
+    fetched_at: float
+
+
+def parse(payloads: Payloads, fetched_at: float) -> ClusterState:
+    """Build the state from the dashboard's JSON bodies, keyed by endpoint name."""
+    missing = [name for name in REQUIRED_PAYLOADS if payloads.get(name) is None]
+    if missing:
+        raise ValueError(f"missing dashboard payloads: {', '.join(missing)}")
+    actor_rows, actors_total, actors_kept = _listing(payloads["actors_detail"])
+    return ClusterState(
+        ray_version=str(payloads["version"].get("ray_version", "")),
+        nodes=_nodes(payloads),
+        actors=tuple(_actor(row) for row in actor_rows),
+        placement_groups=_placement_groups(payloads.get("placement_groups")),
+        demand=_demand(payloads.get("cluster_status")),
+        autoscaler_messages=_autoscaler_messages(payloads.get("cluster_events")),
+        actors_total=actors_total,
+        actors_truncated=actors_total > actors_kept,
+        fetched_at=fetched_at,
+    )
+
+
+def normalise_required(raw: Mapping[str, float]) -> dict[str, float]:
+    """Plain resource names from an actor's request, counting placement-group renames once."""
+    required: dict[str, float] = {}
+    for key, amount in raw.items():
+        if _ONE_BUNDLE.match(key):
+            continue
+        match = _ANY_BUNDLE.match(key)
+        base = match["base"] if match else key
+        if base == _BUNDLE_MARKER:
+            continue
+        required[base] = required.get(base, 0.0) + float(amount)
+    return required
+
+
+def _listing(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int, int]:
+    """Rows of a state-API listing, the cluster-wide total, and how many the server kept."""
+    result = body["data"]["result"]
+    rows = list(result["result"])
+    total = int(result.get("total") or len(rows))
+    kept = int(result.get("num_after_truncation") or len(rows))
+    return rows, total, kept
+
+
+def _nodes(payloads: Payloads) -> tuple[Node, ...]:
+    rows, _, _ = _listing(payloads["nodes_detail"])
+    summaries = _summaries_by_node(payloads.get("nodes_summary"))
+    reported = _reported_gpus_by_node(payloads.get("cluster_status"))
+    nodes = [_node(row, summaries.get(row["node_id"], {}), reported) for row in rows]
+    return tuple(sorted(nodes, key=_node_order))
+
+
+def _node(
+    row: Mapping[str, Any], summary: Mapping[str, Any], reported: Mapping[str, float]
+) -> Node:
+    # resources_total comes from nodes_detail: /nodes?view=summary camelCases custom names.
+    return Node(
+        node_id=row["node_id"],
+        ip=row.get("node_ip") or "",
+        hostname=summary.get("hostname") or row.get("node_name") or "",
+        is_head=bool(row.get("is_head_node")),
+        state=row.get("state") or "UNKNOWN",
+        resources_total={k: float(v) for k, v in (row.get("resources_total") or {}).items()},
+        gpu_devices=tuple(_gpu(i, gpu) for i, gpu in enumerate(summary.get("gpus") or ())),
+        gpus_reserved_reported=reported.get(row["node_id"]),
+    )
+
+
+def _node_order(node: Node) -> tuple[bool, bool, tuple[int, int, str], str]:
+    """Head first, alive before dead, then by address: a stable order for packing and display."""
+    try:
+        address = ipaddress.ip_address(node.ip)
+        ip_key = (address.version, int(address), "")
+    except ValueError:
+        ip_key = (99, 0, node.ip)
+    return (not node.is_head, not node.is_alive, ip_key, node.node_id)
+
+
+def _summaries_by_node(body: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    """`/nodes?view=summary` entries keyed by node id (nodes on one host share an IP)."""
+    if not body:
+        return {}
+    entries = (body.get("data") or {}).get("summary") or ()
+    return {entry["raylet"]["nodeId"]: entry for entry in entries if entry.get("raylet")}
+
+
+def _gpu(position: int, gpu: Mapping[str, Any]) -> GpuDevice:
+    utilization = gpu.get("utilizationGpu")
+    return GpuDevice(
+        index=int(gpu.get("index", position)),
+        name=str(gpu.get("name") or ""),
+        memory_used_mib=float(gpu.get("memoryUsed") or 0.0),
+        memory_total_mib=float(gpu.get("memoryTotal") or 0.0),
+        utilization=None if utilization is None else float(utilization),
+        uuid=str(gpu.get("uuid") or ""),
+    )
+
+
+def _load_metrics(body: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not body:
+        return {}
+    status = (body.get("data") or {}).get("clusterStatus") or {}
+    return status.get("loadMetricsReport") or {}
+
+
+def _reported_gpus_by_node(body: Mapping[str, Any] | None) -> dict[str, float]:
+    """Ray's reserved GPU per node (`usageByNode`, includes placement groups; ~5 s old)."""
+    usage = _load_metrics(body).get("usageByNode") or {}
+    return {
+        node_id: float(resources["GPU"][0])
+        for node_id, resources in usage.items()
+        if resources.get("GPU")
+    }
+
+
+def _demand(body: Mapping[str, Any] | None) -> tuple[tuple[Mapping[str, float], int], ...]:
+    """Request shapes the autoscaler could not place, with how many of each."""
+    rows = _load_metrics(body).get("resourceDemand") or ()
+    return tuple(({k: float(v) for k, v in shape.items()}, int(count)) for shape, count in rows)
+
+
+def _autoscaler_messages(body: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The autoscaler's event texts, oldest first (they say why a request cannot be placed)."""
+    if not body:
+        return ()
+    rows, _, _ = _listing(body)
+    events = [row for row in rows if row.get("source_type") == "AUTOSCALER" and row.get("message")]
+    events.sort(key=lambda row: str(row.get("time") or ""))
+    return tuple(str(row["message"]) for row in events)
+
+
+def _actor(row: Mapping[str, Any]) -> Actor:
+    return Actor(
+        actor_id=row["actor_id"],
+        class_name=row.get("class_name") or "",
+        name=row.get("name") or "",
+        state=row.get("state") or "UNKNOWN",
+        node_id=row.get("node_id") or None,
+        namespace=row.get("ray_namespace") or "",
+        required=normalise_required(row.get("required_resources") or {}),
+        placement_group_id=row.get("placement_group_id") or None,
+        pid=int(row.get("pid") or 0),
+        num_restarts=int(row.get("num_restarts") or 0),  # a string in the payload
+        death_cause=_death_text(row.get("death_cause")),
+        is_detached=bool(row.get("is_detached")),
+    )
+
+
+def _death_text(cause: Any) -> str | None:
+    """The human part of Ray's nested death cause (an `error_message`), else the raw value."""
+    if not cause:
+        return None
+    return _error_message(cause) or str(cause)
+
+
+def _error_message(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return None
+    if isinstance(value.get("error_message"), str):
+        return value["error_message"]
+    return next(filter(None, map(_error_message, value.values())), None)
+
+
+def _placement_groups(body: Mapping[str, Any] | None) -> tuple[PlacementGroup, ...]:
+    if not body:
+        return ()
+    rows, _, _ = _listing(body)
+    return tuple(_placement_group(row) for row in rows)
+
+
+def _placement_group(row: Mapping[str, Any]) -> PlacementGroup:
+    bundles = []
+    for position, bundle in enumerate(row.get("bundles") or ()):
+        bundle_id = bundle.get("bundle_id") or {}
+        bundles.append(
+            Bundle(
+                node_id=bundle.get("node_id") or None,
+                resources={k: float(v) for k, v in (bundle.get("unit_resources") or {}).items()},
+                index=int(bundle_id.get("bundle_index", position)),
+            )
+        )
+    return PlacementGroup(
+        pg_id=row["placement_group_id"],
+        name=row.get("name") or "",
+        state=row.get("state") or "UNKNOWN",
+        bundles=tuple(bundles),
+    )

@@ -1,0 +1,107 @@
+"""The `status --json` object: a `ClusterView` as plain JSON-ready data.
+
+Field names are a contract with scripts: add fields, never rename them. GPU amounts are rounded
+to 4 decimals (Ray's own resolution), so 0.1 + 0.2 prints as 0.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PendingActor, PoolStatus
+from openrag_tui.cluster.state import GpuDevice
+
+DECIMALS = 4
+
+
+def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
+    """The view as one JSON-ready dict: nodes, pools, pending actors and warnings."""
+    state = view.state
+    return {
+        "dashboard": dashboard_url,
+        "ray_version": state.ray_version,
+        "fetched_at": state.fetched_at,
+        "actors_total": state.actors_total,
+        "actors_shown": len(state.actors),
+        "actors_truncated": state.actors_truncated,
+        "nodes": [_node(node) for node in view.nodes],
+        "pools": [_pool(pool) for pool in view.pools],
+        "pending": [_pending(pending) for pending in view.pending],
+        "warnings": list(view.warnings),
+    }
+
+
+def _round(amount: float) -> float:
+    return round(amount, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _rounded(amounts: Mapping[str, float]) -> dict[str, float]:
+    return {key: _round(amount) for key, amount in amounts.items()}
+
+
+def _node(allocation: NodeAllocation) -> dict[str, Any]:
+    node = allocation.node
+    return {
+        "node_id": node.node_id,
+        "ip": node.ip,
+        "hostname": node.hostname,
+        "is_head": node.is_head,
+        "state": node.state,
+        "gpus_total": _round(allocation.gpus_total),
+        "gpus_reserved": _round(allocation.gpus_reserved),
+        "gpus_free": _round(allocation.gpus_free),
+        "gpus_reserved_reported": (
+            None if node.gpus_reserved_reported is None else _round(node.gpus_reserved_reported)
+        ),
+        "reserved_by": _rounded(allocation.reserved_by),
+        "other_by_class": _rounded(allocation.other_by_class),
+        "placement_groups_gpus": _round(allocation.placement_groups_gpus),
+        "gpu_slots_estimate": [_round(slot) for slot in allocation.gpu_slots],
+        "actors": len(allocation.actors),
+        "gpu_devices": [_device(device) for device in node.gpu_devices],
+    }
+
+
+def _device(device: GpuDevice) -> dict[str, Any]:
+    return {
+        "index": device.index,
+        "name": device.name,
+        "uuid": device.uuid,
+        "memory_used_mib": device.memory_used_mib,
+        "memory_total_mib": device.memory_total_mib,
+        "utilization": device.utilization,
+    }
+
+
+def _pool(pool: PoolStatus) -> dict[str, Any]:
+    return {
+        "name": pool.name,
+        "target": pool.target,
+        "alive": pool.alive,
+        "pending": pool.pending,
+        "restarting": pool.restarting,
+        "dead": pool.dead,
+        "gpus_per_actor": _round(pool.gpus_per_actor),
+        "gpus_reserved": _round(pool.gpus_reserved),
+        "gpus_target": _round(pool.gpus_target),
+        "fits_more": pool.fits_more,
+        "fits_on_idle": pool.fits_on_idle,
+        "concurrency": dict(pool.concurrency),
+    }
+
+
+def _pending(pending: PendingActor) -> dict[str, Any]:
+    actor = pending.actor
+    return {
+        "actor_id": actor.actor_id,
+        "name": actor.name,
+        "class_name": actor.class_name,
+        "namespace": actor.namespace,
+        "state": actor.state,
+        "pool": pending.pool,
+        "required": _rounded(pending.required),
+        "reason": pending.reason,
+        "detail": pending.detail,
+        "autoscaler_message": pending.autoscaler_message,
+    }

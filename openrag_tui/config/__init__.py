@@ -1,0 +1,42 @@
+"""The shared ``.env``: where it is, what it says, and how to change it without breaking it.
+
+Pure Python on top of python-dotenv; nothing here imports Ray, Textual or the rest of the panel.
+"""
+
+from openrag_tui.config.envfile import (
+    DEFAULT_ENV_PATHS,
+    EnvFile,
+    EnvFileChanged,
+    EnvFileError,
+    EnvLocation,
+    locate_env,
+)
+from openrag_tui.config.settings import (
+    FIELDS,
+    EnvEditRefused,
+    FieldInfo,
+    Problem,
+    Settings,
+    Severity,
+    is_secret,
+    mask_value,
+    set_env_values,
+)
+
+__all__ = [
+    "DEFAULT_ENV_PATHS",
+    "FIELDS",
+    "EnvEditRefused",
+    "EnvFile",
+    "EnvFileChanged",
+    "EnvFileError",
+    "EnvLocation",
+    "FieldInfo",
+    "Problem",
+    "Settings",
+    "Severity",
+    "is_secret",
+    "locate_env",
+    "mask_value",
+    "set_env_values",
+]

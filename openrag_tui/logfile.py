@@ -1,0 +1,32 @@
+"""Where the panel's and libraries' logs go: a file in the user's state folder, not the terminal."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+
+def state_dir() -> Path:
+    """`$XDG_STATE_HOME/openrag-tui` (default `~/.local/state/openrag-tui`)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
+    return Path(base) / "openrag-tui"
+
+
+def log_path() -> Path:
+    return state_dir() / "openrag-tui.log"
+
+
+def send_logs_to_file() -> Path:
+    """Route the root logger (and so Ray's and urllib3's) to the log file only."""
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    return path

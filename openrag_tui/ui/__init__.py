@@ -1,0 +1,1 @@
+"""The Textual panel. The only package that imports Textual."""

@@ -1,0 +1,49 @@
+"""The one façade the UI calls. Every method blocks, so screens call it from thread workers only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from openrag_tui.cluster.allocation import ClusterView
+from openrag_tui.cluster.dashboard import DashboardClient
+from openrag_tui.cluster.refresh import read_view
+from openrag_tui.workspace import Workspace
+
+ClientFactory = Callable[[Workspace], DashboardClient]
+
+
+class Backend:
+    """Holds the workspace the panel works on and reads the cluster for it."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        client_factory: ClientFactory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.workspace = workspace
+        self.clock = clock
+        self._client_factory = client_factory or (lambda ws: ws.client())
+        self._client: DashboardClient | None = None
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.workspace.dashboard_url
+
+    def read_view(self) -> ClusterView:
+        """One refresh; raises DashboardError when the dashboard does not answer."""
+        if self._client is None:
+            self._client = self._client_factory(self.workspace)
+        return read_view(self._client, self.workspace.settings, clock=self.clock)
+
+    def reload_workspace(self) -> Workspace:
+        """Read the .env again (edited here or elsewhere); the dashboard URL may change."""
+        self.workspace = self.workspace.reloaded()
+        self.close()
+        return self.workspace
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

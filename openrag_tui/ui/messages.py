@@ -1,0 +1,23 @@
+"""Messages a poll worker posts back to its screen (workers never touch widgets)."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from openrag_tui.cluster.allocation import ClusterView
+
+
+class ViewRead(Message):
+    """A refresh finished with a new view of the cluster."""
+
+    def __init__(self, view: ClusterView) -> None:
+        super().__init__()
+        self.view = view
+
+
+class ReadFailed(Message):
+    """A refresh failed: the dashboard did not answer, or refused us."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error

@@ -1,0 +1,90 @@
+"""The nodes and pools tables: DataTables refilled from each ClusterView, keeping the cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from openrag_tui.cluster.allocation import ClusterView
+from openrag_tui.render import (
+    amount,
+    concurrency_text,
+    fits_text,
+    gpu_bar,
+    node_label,
+    physical_gpus,
+)
+
+
+class _RefillingTable(DataTable):
+    """A row-cursor table whose rows are replaced wholesale, cursor kept on the same key."""
+
+    COLUMNS: Sequence[str] = ()
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.cursor_foreground_priority = "renderable"  # keep the GPU bar's colours on the cursor
+        self.zebra_stripes = False
+        self.add_columns(*self.COLUMNS)
+
+    def refill(self, rows: Iterable[tuple[str, Sequence[str | Text]]]) -> None:
+        selected = self._selected_key()
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if selected is not None and selected in self.rows:
+            self.move_cursor(row=self.get_row_index(selected), animate=False)
+
+    def _selected_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+
+class NodesTable(_RefillingTable):
+    COLUMNS = ("node", "", "state", "GPU", "reserved", "free", "physical")
+
+    def show(self, view: ClusterView) -> None:
+        self.refill(
+            (
+                node.node.node_id,
+                (
+                    node_label(node),
+                    "head" if node.node.is_head else "",
+                    _state(node.node.state),
+                    gpu_bar(node),
+                    f"{amount(node.gpus_reserved)}/{amount(node.gpus_total)}",
+                    amount(node.gpus_free),
+                    physical_gpus(node),
+                ),
+            )
+            for node in view.nodes
+        )
+
+
+class PoolsTable(_RefillingTable):
+    COLUMNS = ("pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots")
+
+    def show(self, view: ClusterView) -> None:
+        self.refill(
+            (
+                pool.name,
+                (
+                    pool.name,
+                    str(pool.target),
+                    str(pool.alive),
+                    Text(str(pool.pending), style="yellow" if pool.pending else ""),
+                    amount(pool.gpus_per_actor),
+                    f"{amount(pool.gpus_reserved)}/{amount(pool.gpus_target)}",
+                    fits_text(pool.fits_more),
+                    concurrency_text(pool),
+                ),
+            )
+            for pool in view.pools
+        )
+
+
+def _state(state: str) -> Text:
+    return Text(state, style="green" if state == "ALIVE" else "bold red")

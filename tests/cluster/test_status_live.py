@@ -1,0 +1,82 @@
+"""`openrag-tui status --json` against the real two-node cluster: every number asserted exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.raycluster import TestCluster
+
+ENV = """\
+# pools as an operator might set them
+RAY_POOL_SIZE=4
+RAY_NUM_GPUS=0.5
+MARKER_POOL_SIZE=3 # one per node, plus one
+MARKER_NUM_GPUS=1
+"""
+
+
+def status(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openrag_tui", "status", "--env", str(env_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env_file(tmp_path: Path) -> Path:
+    path = tmp_path / ".env"
+    path.write_text(
+        ENV + f"DATA_VOLUME={tmp_path}\nMODEL_WEIGHTS_VOLUME={tmp_path}\nCONFIG_VOLUME={tmp_path}\n"
+    )
+    return path
+
+
+def test_status_json_reports_the_scenario_exactly(scenario_cluster: TestCluster, env_file) -> None:
+    result = status("--json", "--dashboard", scenario_cluster.dashboard_url, env_file=env_file)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+
+    assert report["dashboard"] == scenario_cluster.dashboard_url
+    assert report["ray_version"] == "2.60.0"
+    head, worker = sorted(report["nodes"], key=lambda node: not node["is_head"])
+    assert (head["is_head"], head["state"]) == (True, "ALIVE")
+    assert (head["gpus_total"], head["gpus_reserved"], head["gpus_free"]) == (4.0, 3.0, 1.0)
+    assert head["reserved_by"] == {"indexer": 1.0, "marker": 1.0, "other": 1.0}
+    assert (worker["is_head"], worker["state"]) == (False, "ALIVE")
+    assert (worker["gpus_total"], worker["gpus_reserved"], worker["gpus_free"]) == (2.0, 1.5, 0.5)
+    assert worker["reserved_by"] == {"indexer": 0.5, "marker": 1.0, "other": 0.0}
+    assert head["gpu_devices"] == worker["gpu_devices"] == []  # declared GPUs: no NVML data
+
+    pools = {pool["name"]: pool for pool in report["pools"]}
+    indexer, marker = pools["indexer"], pools["marker"]
+    assert (indexer["target"], indexer["alive"], indexer["pending"]) == (4, 3, 0)
+    assert (indexer["gpus_per_actor"], indexer["gpus_reserved"]) == (0.5, 1.5)
+    assert indexer["fits_more"] == 3  # one whole free GPU on the head (2), half a GPU on the worker
+    assert (marker["target"], marker["alive"], marker["pending"]) == (3, 2, 1)
+    assert (marker["gpus_per_actor"], marker["gpus_reserved"]) == (1.0, 2.0)
+    assert marker["fits_more"] == 1  # only the head has a whole GPU free
+
+    pending = {item["class_name"]: item for item in report["pending"]}
+    assert set(pending) == {"MarkerWorker", "Worker"}
+    assert pending["MarkerWorker"]["pool"] == "marker"
+    assert pending["MarkerWorker"]["reason"] == "waiting"
+    assert pending["MarkerWorker"]["required"] == {"GPU": 2.0}
+    assert pending["Worker"]["pool"] is None
+    assert pending["Worker"]["reason"] == "infeasible"
+    assert pending["Worker"]["required"] == {"GPU": 8.0}
+    assert "8" in pending["Worker"]["detail"]
+    assert report["warnings"] == []
+
+
+def test_status_human_output_names_both_nodes(scenario_cluster: TestCluster, env_file) -> None:
+    result = status("--dashboard", scenario_cluster.dashboard_url, env_file=env_file)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ALIVE") == 2
+    assert "infeasible" in result.stdout and "waiting" in result.stdout

@@ -1,0 +1,56 @@
+"""A DashboardClient that answers from recorded payloads instead of the network.
+
+Only the HTTP GET is replaced: decoding, required/optional handling and errors run as in
+production. Used where a test needs a fixed cluster (snapshots) rather than a live one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
+FIXED_URL = "http://127.0.0.1:8265"
+
+
+def load_recorded(folder: Path = RECORDED) -> dict[str, Any]:
+    """Every recorded payload by endpoint name."""
+    return {
+        name: json.loads((folder / f"{name}.json").read_text())
+        for name in ENDPOINTS
+        if (folder / f"{name}.json").exists()
+    }
+
+
+class RecordedDashboard(DashboardClient):
+    """Serves `payloads` (endpoint name -> body); a name it lacks answers 404."""
+
+    def __init__(self, payloads: Mapping[str, Any] | None = None, url: str = FIXED_URL) -> None:
+        super().__init__(url)
+        self.payloads = dict(load_recorded() if payloads is None else payloads)
+        self.requests: list[str] = []
+
+    def _send(self, path: str) -> requests.Response:
+        self.requests.append(path)
+        names = {endpoint: name for name, endpoint in ENDPOINTS.items()}
+        response = requests.Response()
+        response.url = self.base_url + path
+        if path == "/api/gcs_healthz":
+            response.status_code, response._content = 200, b"success"
+        elif path in names and names[path] in self.payloads:
+            response.status_code = 200
+            response._content = json.dumps(self.payloads[names[path]]).encode()
+        else:
+            response.status_code, response._content = 404, b"{}"
+        return response
+
+
+def recorded_factory(**kwargs: Any) -> Callable[[Any], RecordedDashboard]:
+    """A client_factory for make_app() that serves the recorded cluster."""
+    return lambda _workspace: RecordedDashboard(**kwargs)

@@ -1,0 +1,126 @@
+"""The dashboard client against a real HTTP server on 127.0.0.1 (auth, errors, parallel fetch)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from openrag_tui.cluster.dashboard import (
+    ENDPOINTS,
+    DashboardAuthError,
+    DashboardClient,
+    DashboardError,
+    DashboardUnreachable,
+    default_dashboard_url,
+    load_token,
+)
+from tests.support.raycluster import free_port
+from tests.support.recorded import load_recorded
+
+
+class _Dashboard(BaseHTTPRequestHandler):
+    """Serves the recorded payloads; demands `token` when set; `broken` paths answer 500."""
+
+    token: str | None = None
+    broken: frozenset[str] = frozenset()
+    seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append({"path": self.path, **dict(self.headers)})
+        if self.token is not None:
+            sent = self.headers.get("Authorization")
+            if sent is None:
+                return self._reply(401, b"{}")
+            if sent != f"Bearer {self.token}":
+                return self._reply(403, b"{}")
+        names = {path: name for name, path in ENDPOINTS.items()}
+        if self.path in self.broken or self.path not in names:
+            return self._reply(500, b"oops")
+        self._reply(200, json.dumps(load_recorded()[names[self.path]]).encode())
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def dashboard() -> Iterator[tuple[str, type[_Dashboard]]]:
+    handler = type("Handler", (_Dashboard,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_all_reads_every_endpoint_with_a_non_browser_agent(dashboard) -> None:
+    url, handler = dashboard
+    client = DashboardClient(url)
+    payloads = client.fetch_all()
+    assert set(payloads) == set(ENDPOINTS)
+    assert payloads["version"]["ray_version"] == "2.60.0"
+    assert {seen["path"] for seen in handler.seen} == set(ENDPOINTS.values())
+    assert all(not seen["User-Agent"].startswith("Mozilla") for seen in handler.seen)
+    assert all("Authorization" not in seen for seen in handler.seen)
+
+
+def test_optional_endpoints_may_fail_required_ones_may_not(dashboard) -> None:
+    url, handler = dashboard
+    handler.broken = frozenset({ENDPOINTS["nodes_summary"], ENDPOINTS["cluster_events"]})
+    payloads = DashboardClient(url).fetch_all()
+    assert "nodes_summary" not in payloads and "cluster_events" not in payloads
+    assert "actors_detail" in payloads
+    handler.broken = frozenset({ENDPOINTS["actors_detail"]})
+    with pytest.raises(DashboardError, match="HTTP 500"):
+        DashboardClient(url).fetch_all()
+
+
+def test_token_is_sent_and_auth_failures_say_how_to_fix_them(dashboard) -> None:
+    url, handler = dashboard
+    handler.token = "s3cret"
+    with pytest.raises(DashboardAuthError, match="requires a token: set RAY_AUTH_TOKEN"):
+        DashboardClient(url).get_json(ENDPOINTS["version"])
+    with pytest.raises(DashboardAuthError, match="refused the token"):
+        DashboardClient(url, token="wrong").get_json(ENDPOINTS["version"])
+    body = DashboardClient(url, token="s3cret").get_json(ENDPOINTS["version"])
+    assert body["ray_version"] == "2.60.0"
+    assert handler.seen[-1]["Authorization"] == "Bearer s3cret"
+
+
+def test_unreachable_dashboard_is_one_plain_error() -> None:
+    client = DashboardClient(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(DashboardUnreachable, match="cannot reach the Ray dashboard at http://127"):
+        client.fetch_all()
+    assert client.healthy() is False
+
+
+def test_token_sources_in_order(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("from-path\n")
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("from-home")
+    env = {"RAY_AUTH_TOKEN": "from-env", "RAY_AUTH_TOKEN_PATH": str(token_file)}
+    assert load_token(env, home=tmp_path) == "from-env"
+    assert load_token({"RAY_AUTH_TOKEN_PATH": str(token_file)}, home=tmp_path) == "from-path"
+    assert load_token({}, home=tmp_path) == "from-home"
+    assert load_token({}, home=tmp_path / "nowhere") is None
+
+
+def test_dashboard_url_precedence() -> None:
+    assert default_dashboard_url("http://cli:1/", "http://env:2", 8265) == "http://cli:1"
+    assert default_dashboard_url(None, "http://env:2", 8265) == "http://env:2"
+    assert default_dashboard_url(None, None, 8266) == "http://127.0.0.1:8266"

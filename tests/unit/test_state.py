@@ -1,0 +1,189 @@
+"""Parsing dashboard payloads into ClusterState: the recorded cluster, and variants of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from openrag_tui.cluster.state import (
+    ClusterState,
+    GpuDevice,
+    normalise_required,
+    parse,
+)
+from tests.support.synthetic import (
+    HEAD_ID,
+    PG_ID,
+    WORKER_ID,
+    actor_named,
+    generate_payloads,
+    node_row,
+    nvml_gpus,
+    recorded,
+    rows,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+REQUIRED_ONLY = ("version", "nodes_detail", "actors_detail")
+
+
+@pytest.fixture
+def state() -> ClusterState:
+    return parse(recorded(), fetched_at=1000.0)
+
+
+def test_recorded_nodes_head_first_with_declared_totals(state: ClusterState) -> None:
+    head, worker = state.nodes
+    assert (head.node_id, worker.node_id) == (HEAD_ID, WORKER_ID)
+    assert head.is_head and not worker.is_head
+    assert (head.gpus, worker.gpus) == (4.0, 2.0)
+    assert head.resources_total["CPU"] == 2.0
+    assert (head.ip, head.hostname, head.state) == ("192.0.2.2", "vm", "ALIVE")
+    assert head.gpu_devices == ()  # the GPUs are only declared
+    assert (head.gpus_reserved_reported, worker.gpus_reserved_reported) == (3.0, 1.5)
+    assert (head.label, worker.label) == ("192.0.2.2 head", "192.0.2.2 worker")
+
+
+def test_recorded_actors(state: ClusterState) -> None:
+    by_name = {actor.name: actor for actor in state.actors}
+    assert len(state.actors) == 8 and state.actors_total == 8 and not state.actors_truncated
+    marker = by_name["marker-head"]
+    assert (marker.class_name, marker.state, marker.node_id) == ("MarkerWorker", "ALIVE", HEAD_ID)
+    assert (marker.pid, marker.num_restarts, marker.namespace) == (4722, 0, "scenario")
+    assert marker.is_detached and marker.death_cause is None and marker.gpus == 1.0
+    waiting = by_name["marker-waiting"]
+    assert waiting.is_pending and waiting.node_id is None and waiting.pid == 0
+    assert waiting.required == {"GPU": 2.0}
+
+
+def test_placement_group_actor_request_is_normalised(state: ClusterState) -> None:
+    trainer = next(actor for actor in state.actors if actor.name == "trainer-pg")
+    assert trainer.placement_group_id == PG_ID
+    assert trainer.required == {"GPU": 1.0}  # bundle_group_* is a marker, not a resource
+
+
+def test_recorded_placement_group_demand_and_events(state: ClusterState) -> None:
+    (group,) = state.placement_groups
+    assert (group.pg_id, group.name, group.state) == (PG_ID, "scenario-pg", "CREATED")
+    (bundle,) = group.bundles
+    assert (bundle.node_id, bundle.index, bundle.gpus) == (HEAD_ID, 0, 1.0)
+    assert bundle.resources == {"CPU": 0.01, "GPU": 1.0}
+    assert state.demand == (({"GPU": 2.0}, 1), ({"GPU": 8.0}, 1))
+    (message,) = state.autoscaler_messages
+    assert "{'GPU': 8.0}" in message
+    assert (state.ray_version, state.fetched_at) == ("2.60.0", 1000.0)
+
+
+def test_normalise_counts_any_bundle_form_once() -> None:
+    raw = {
+        f"GPU_group_{PG_ID}": 0.5,
+        f"GPU_group_0_{PG_ID}": 0.5,
+        f"CPU_group_{PG_ID}": 1.0,
+        f"CPU_group_0_{PG_ID}": 1.0,
+        f"bundle_group_{PG_ID}": 0.001,
+        f"bundle_group_0_{PG_ID}": 0.001,
+        "memory": 1024.0,
+    }
+    assert normalise_required(raw) == {"GPU": 0.5, "CPU": 1.0, "memory": 1024.0}
+    assert normalise_required({"GPU": 0.3, "worker_tag": 0.5}) == {"GPU": 0.3, "worker_tag": 0.5}
+
+
+def test_restarts_are_a_string_and_death_cause_is_text() -> None:
+    payloads = recorded()
+    row = actor_named(payloads, "idx-worker-0")
+    row.update(
+        state="DEAD",
+        num_restarts="3",
+        death_cause={
+            "actor_died_error_context": {
+                "error_message": "The actor is dead because it was killed by `ray.kill`.",
+                "reason": "RAY_KILL",
+            }
+        },
+    )
+    actor = next(a for a in parse(payloads, 0.0).actors if a.name == "idx-worker-0")
+    assert actor.num_restarts == 3
+    assert actor.death_cause == "The actor is dead because it was killed by `ray.kill`."
+
+
+def test_truncated_actor_list() -> None:
+    payloads = recorded()
+    result = payloads["actors_detail"]["data"]["result"]
+    result["total"] = 20
+    state = parse(payloads, 0.0)
+    assert (state.actors_total, len(state.actors), state.actors_truncated) == (20, 8, True)
+
+
+def test_dead_node_state() -> None:
+    payloads = recorded()
+    node_row(payloads, WORKER_ID).update(state="DEAD", state_message="Expected termination")
+    worker = parse(payloads, 0.0).nodes[1]
+    assert (worker.node_id, worker.state, worker.is_alive) == (WORKER_ID, "DEAD", False)
+
+
+def test_physical_gpus_from_nvml() -> None:
+    payloads = recorded()
+    summary = payloads["nodes_summary"]["data"]["summary"]
+    head_entry = next(entry for entry in summary if entry["raylet"]["nodeId"] == HEAD_ID)
+    head_entry["gpus"] = nvml_gpus(2, used_mib=10240.0, utilization=37.0)
+    head_entry["gpus"][1]["utilizationGpu"] = None  # NVML may not say
+    head = parse(payloads, 0.0).nodes[0]
+    first, second = head.gpu_devices
+    assert first == GpuDevice(
+        index=0,
+        name="NVIDIA A100-SXM4-40GB",
+        memory_used_mib=10240.0,
+        memory_total_mib=40960.0,
+        utilization=37.0,
+        uuid=first.uuid,
+    )
+    assert first.uuid.startswith("GPU-")
+    assert (second.index, second.utilization) == (1, None)
+
+
+def test_only_required_payloads_degrade_gracefully() -> None:
+    payloads = {name: body for name, body in recorded().items() if name in REQUIRED_ONLY}
+    state = parse(payloads, 0.0)
+    head = state.nodes[0]
+    assert head.hostname == "192.0.2.2"  # node_name when /nodes?view=summary is missing
+    assert head.gpu_devices == () and head.gpus_reserved_reported is None
+    assert state.placement_groups == () and state.demand == () and state.autoscaler_messages == ()
+    assert len(state.actors) == 8
+
+
+@pytest.mark.parametrize("missing", REQUIRED_ONLY)
+def test_a_missing_required_payload_is_named(missing: str) -> None:
+    payloads = recorded()
+    del payloads[missing]
+    with pytest.raises(ValueError, match=missing):
+        parse(payloads, 0.0)
+
+
+def test_autoscaler_messages_keep_only_the_autoscaler_oldest_first() -> None:
+    payloads = recorded()
+    events = rows(payloads, "cluster_events")
+    newer = dict(events[0], time="2026-11-27 09:30:00", message="Resized to 3 nodes.")
+    other = dict(events[0], source_type="GCS", message="Node died.")
+    events[:] = [newer, other, *events]
+    assert parse(payloads, 0.0).autoscaler_messages == (events[2]["message"], "Resized to 3 nodes.")
+
+
+def test_older_reference_actor_payload_keeps_custom_resources() -> None:
+    payloads = recorded()
+    payloads["actors_detail"] = json.loads((DATA / "api_v0_actors_detail.json").read_text())
+    state = parse(payloads, 0.0)
+    tagged = next(actor for actor in state.actors if actor.name == "w_tagged")
+    assert tagged.required == {"GPU": 0.3, "worker_tag": 0.5}
+
+
+def test_generated_payloads_parse() -> None:
+    state = parse(generate_payloads(10, 20), fetched_at=0.0)
+    assert len(state.nodes) == 10 and state.nodes[0].is_head
+    assert state.nodes[0].hostname == "gpu-0000" and len(state.nodes[0].gpu_devices) == 8
+    assert len(state.actors) == 10 * 20 + 1 + 2  # per node, one placement-group actor, 2 pending
+    assert sum(actor.is_pending for actor in state.actors) == 2
+    assert len(state.placement_groups) == 1
+    trainer = next(actor for actor in state.actors if actor.class_name == "Trainer")
+    assert trainer.required == {"GPU": 1.0}
