@@ -9,6 +9,7 @@ import time
 
 from rich.console import Console
 
+from openrag_tui.cli_common import common_options, positive_float, problem_text
 from openrag_tui.cluster.dashboard import DashboardError
 from openrag_tui.cluster.refresh import read_view
 from openrag_tui.cluster.summary import view_as_dict
@@ -18,13 +19,22 @@ from openrag_tui.workspace import Workspace, open_workspace
 EXIT_OK, EXIT_ENV_ERRORS, EXIT_UNREACHABLE = 0, 2, 3
 
 
+def register(commands: argparse._SubParsersAction) -> None:
+    status = commands.add_parser("status", help="GPU allocation per node, pools, pending actors")
+    common_options(status)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument(
+        "--watch", type=positive_float, metavar="SECONDS", help="repeat every SECONDS"
+    )
+    status.set_defaults(handler=run_status)
+
+
 def run_status(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """Print the status once, or every --watch seconds until interrupted."""
     workspace = open_workspace(args.env, args.dashboard)
     for problem in workspace.settings.errors:
-        where = f" (line {problem.line})" if problem.line else ""
         errors.print(
-            f"openrag-tui: {workspace.location.path}{where}: {problem.message}", markup=False
+            f"openrag-tui: {workspace.location.path}: {problem_text(problem)}", markup=False
         )
     env_code = EXIT_ENV_ERRORS if workspace.settings.errors else EXIT_OK
     if args.watch is None:

@@ -28,8 +28,8 @@ class OpenRagApp(App[int]):
         self.backend = backend
         self.read_only = read_only
 
-    def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.backend))
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(self.backend)
 
     def on_unmount(self) -> None:
         self.backend.close()

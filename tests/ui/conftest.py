@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -9,8 +10,11 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import DataTable
 
 from openrag_tui.ui.app import OpenRagApp, make_app
+from openrag_tui.ui.screens.main import MainScreen
 from openrag_tui.workspace import open_workspace
 from tests.support.recorded import recorded_factory
 
@@ -58,7 +62,21 @@ def unreachable_app(env_copy: Path) -> Callable[[], OpenRagApp]:
     return build
 
 
-async def settle(pilot: Pilot) -> None:
-    """Let the first poll finish and its message be drawn."""
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+async def settle(pilot: Pilot, timeout: float = 30.0) -> None:
+    """Wait until the main screen has a poll result (a view or a failure), fully laid out."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if _settled(pilot.app.screen):
+            return
+        if loop.time() > deadline:
+            raise TimeoutError("the main screen never settled on its first poll result")
+
+
+def _settled(screen: Screen) -> bool:
+    if isinstance(screen, MainScreen) and not (screen.view or screen.failures):
+        return False
+    # DataTable sizes its columns on the next idle after rows change (a private flag, read-only)
+    return not any(table._require_update_dimensions for table in screen.query(DataTable))

@@ -19,15 +19,20 @@ from openrag_tui.render import (
 
 
 class _RefillingTable(DataTable):
-    """A row-cursor table whose rows are replaced wholesale, cursor kept on the same key."""
+    """A row-cursor table whose rows are replaced wholesale, cursor kept on the same key.
 
-    COLUMNS: Sequence[str] = ()
+    Columns have fixed widths: the layout fits 80 columns, and a header sized on one refresh
+    never disagrees with rows sized on the next.
+    """
+
+    COLUMNS: Sequence[tuple[str, int]] = ()
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.cursor_foreground_priority = "renderable"  # keep the GPU bar's colours on the cursor
         self.zebra_stripes = False
-        self.add_columns(*self.COLUMNS)
+        for label, width in self.COLUMNS:
+            self.add_column(label, width=width)
 
     def refill(self, rows: Iterable[tuple[str, Sequence[str | Text]]]) -> None:
         selected = self._selected_key()
@@ -44,7 +49,15 @@ class _RefillingTable(DataTable):
 
 
 class NodesTable(_RefillingTable):
-    COLUMNS = ("node", "", "state", "GPU", "reserved", "free", "physical")
+    COLUMNS = (
+        ("node", 18),
+        ("", 4),
+        ("state", 5),
+        ("GPU", 12),
+        ("reserved", 8),
+        ("free", 4),
+        ("physical", 12),
+    )
 
     def show(self, view: ClusterView) -> None:
         self.refill(
@@ -65,7 +78,16 @@ class NodesTable(_RefillingTable):
 
 
 class PoolsTable(_RefillingTable):
-    COLUMNS = ("pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots")
+    COLUMNS = (
+        ("pool", 7),
+        ("target", 6),
+        ("alive", 5),
+        ("pend", 4),
+        ("GPU/actor", 9),
+        ("reserved", 8),
+        ("fits", 4),
+        ("slots", 14),
+    )
 
     def show(self, view: ClusterView) -> None:
         self.refill(
