@@ -63,7 +63,7 @@ def physical_gpus(node: NodeAllocation) -> str:
     total = sum(device.memory_total_mib for device in devices) / 1024
     utilizations = [device.utilization for device in devices if device.utilization is not None]
     util = f" {sum(utilizations) / len(utilizations):.0f}%" if utilizations else ""
-    return f"{used:.1f}/{total:.0f}G{util}"
+    return f"{used:.0f}/{total:.0f}G{util}"
 
 
 def fits_text(fits: int | None) -> str:

@@ -6,9 +6,18 @@ The CLI and the panel both start here, so `--env` and `--dashboard` mean the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from openrag_tui.cluster.dashboard import DashboardClient, default_dashboard_url, load_token
 from openrag_tui.config import EnvFile, EnvLocation, Settings, locate_env
+
+
+def display_path(path: Path) -> str:
+    """A path as the operator reads it: under the home folder it starts with `~`."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
@@ -26,6 +26,7 @@ __all__ = [
     "Problem",
     "Settings",
     "Severity",
+    "edit_problems",
     "is_secret",
     "mask_value",
     "set_env_values",
@@ -42,7 +43,7 @@ _DASHBOARD_URL = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\]|[^\s/:?#\[\]]+)(?::
 _VOLUMES = ("DATA_VOLUME", "MODEL_WEIGHTS_VOLUME", "CONFIG_VOLUME")
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """ERROR means OpenRAG would fail or misbehave; WARNING means it is worth a look."""
 
     ERROR = "error"
@@ -381,9 +382,14 @@ def _volume_warnings(
     return problems
 
 
+def edit_problems(env: EnvFile, updates: Mapping[str, str]) -> list[Problem]:
+    """Why `updates` would be refused (empty: acceptable), without touching the file."""
+    return _syntax_problems(env, updates) or _new_errors(env, updates)
+
+
 def set_env_values(env: EnvFile, updates: Mapping[str, str]) -> EnvFile:
     """The one way to edit: refuse what would break the file, else save and re-read it."""
-    refused = _syntax_problems(env, updates) or _new_errors(env, updates)
+    refused = edit_problems(env, updates)
     if refused:
         raise EnvEditRefused(refused)
     return env.save(updates)

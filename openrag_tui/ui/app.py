@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
-from textual.app import App
-from textual.binding import Binding, BindingType
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import BindingType
+from textual.screen import Screen
 
 from openrag_tui.ui.backend import Backend, ClientFactory
+from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap
+from openrag_tui.ui.messages import EnvReloaded
+from openrag_tui.ui.screens.env_editor import EnvEditorScreen
+from openrag_tui.ui.screens.help import HelpScreen
 from openrag_tui.ui.screens.main import MainScreen
 from openrag_tui.ui.styles import stylesheet
-from openrag_tui.workspace import Workspace
+from openrag_tui.workspace import Workspace, display_path
+
+#: how often the panel looks for edits made to the .env outside it (seconds)
+ENV_WATCH_SECONDS = 2.0
 
 
 class OpenRagApp(App[int]):
@@ -20,19 +31,88 @@ class OpenRagApp(App[int]):
 
     CSS_PATH = stylesheet()
     TITLE = "openrag-tui"
-    ENABLE_COMMAND_PALETTE = True
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        key("help", "question_mark", "help", "Help"),
+        key("quit", "q", "quit", "Quit"),
+    ]
 
-    def __init__(self, backend: Backend, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        read_only: bool = False,
+        keymap_file: Path | None = None,
+        env_watch_seconds: float | None = ENV_WATCH_SECONDS,
+    ) -> None:
         super().__init__()
         self.backend = backend
         self.read_only = read_only
+        self.env_watch_seconds = env_watch_seconds
+        self.keymap_file = keymap_file or keymap_path()
+        self.keymap = load_keymap(self.keymap_file)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen(self.backend)
 
+    def on_mount(self) -> None:
+        if self.read_only:
+            self.sub_title = "read-only"
+        if self.keymap.keys:
+            self.set_keymap(self.keymap.keys)
+        for problem in self.keymap.problems:
+            self.notify(problem, title="Keymap", severity="warning", timeout=10)
+        if self.env_watch_seconds:
+            self.set_interval(self.env_watch_seconds, self._watch_env)
+
     def on_unmount(self) -> None:
         self.backend.close()
+
+    def allows(self, action: str) -> bool:
+        """Whether an action may run: --read-only removes everything that changes."""
+        return not (self.read_only and action in CHANGING_ACTIONS)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.allows(action)
+
+    # ------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        title = "panel" if isinstance(self.screen, MainScreen) else self.screen.__class__.__name__
+        bindings = self.screen.active_bindings
+        self.push_screen(HelpScreen(title, bindings, display_path(self.keymap_file)))
+
+    def action_open_env_editor(self) -> None:
+        if not isinstance(self.screen, EnvEditorScreen):
+            self.push_screen(EnvEditorScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette lists every action the current screen's keys offer, then Textual's own."""
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.action in seen or not active.enabled:
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(
+                binding.description,
+                f"key: {self.get_key_display(binding)}",
+                partial(self.run_action, binding.action, active.node),
+            )
+        yield from super().get_system_commands(screen)
+
+    # ------------------------------------------------------------ the .env
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="env-watch")
+    def _watch_env(self) -> None:
+        """Pick up edits made elsewhere (another operator, an editor on the head node)."""
+        if self.backend.env_changed_on_disk():
+            self.backend.reload_workspace()
+            self.call_from_thread(self.broadcast_env_reloaded)
+
+    def broadcast_env_reloaded(self) -> None:
+        for screen in self.screen_stack:
+            screen.post_message(EnvReloaded())
 
 
 def make_app(
@@ -40,6 +120,9 @@ def make_app(
     read_only: bool = False,
     client_factory: ClientFactory | None = None,
     clock: Callable[[], float] = time.time,
+    keymap_file: Path | None = None,
+    env_watch_seconds: float | None = ENV_WATCH_SECONDS,
 ) -> OpenRagApp:
-    """Build the panel; tests pass recorded dashboards and a frozen clock."""
-    return OpenRagApp(Backend(workspace, client_factory, clock), read_only=read_only)
+    """Build the panel; tests pass recorded dashboards, a frozen clock and their own keymap."""
+    backend = Backend(workspace, client_factory, clock)
+    return OpenRagApp(backend, read_only, keymap_file, env_watch_seconds)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
 from openrag_tui.cluster.refresh import read_view
+from openrag_tui.config import set_env_values
 from openrag_tui.workspace import Workspace
 
 ClientFactory = Callable[[Workspace], DashboardClient]
@@ -42,6 +43,16 @@ class Backend:
         self.workspace = self.workspace.reloaded()
         self.close()
         return self.workspace
+
+    def env_changed_on_disk(self) -> bool:
+        """Whether someone edited the .env since we read it (the panel then reloads it)."""
+        env = self.workspace.env
+        return env.changed_on_disk() if env.path.exists() else self.workspace.location.exists
+
+    def set_env(self, updates: Mapping[str, str]) -> Workspace:
+        """Save through the round-trip editor; raises EnvEditRefused or EnvFileChanged."""
+        set_env_values(self.workspace.env, updates)
+        return self.reload_workspace()
 
     def close(self) -> None:
         if self._client is not None:

@@ -1,4 +1,4 @@
-"""Messages a poll worker posts back to its screen (workers never touch widgets)."""
+"""Messages workers and the app post to screens (workers never touch widgets)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,7 @@ class ReadFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error
+
+
+class EnvReloaded(Message):
+    """The .env was read again (saved here, or edited elsewhere): settings may have changed."""

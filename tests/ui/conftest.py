@@ -29,9 +29,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def env_copy(tmp_path: Path) -> Path:
+def fixed_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private home folder: paths in it show as `~/...`, the same in every run."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def env_copy(fixed_dir: Path) -> Path:
     """A private copy of the scenario's .env (tests may edit it)."""
-    path = tmp_path / ".env"
+    path = fixed_dir / ".env"
     shutil.copyfile(DATA / "scenario.env", path)
     return path
 
@@ -40,12 +47,20 @@ def env_copy(tmp_path: Path) -> Path:
 def recorded_app(env_copy: Path) -> Callable[..., OpenRagApp]:
     """Build the panel on the recorded two-node cluster."""
 
-    def build(read_only: bool = False, **dashboard: Any) -> OpenRagApp:
+    def build(
+        read_only: bool = False,
+        keymap_file: Path | None = None,
+        env_watch_seconds: float | None = None,
+        env_file: Path | None = None,
+        **dashboard: Any,
+    ) -> OpenRagApp:
         return make_app(
-            open_workspace(str(env_copy)),
+            open_workspace(str(env_file or env_copy)),
             read_only=read_only,
             client_factory=recorded_factory(**dashboard),
             clock=lambda: FROZEN_NOW,
+            keymap_file=keymap_file or env_copy.parent / "keymap.toml",
+            env_watch_seconds=env_watch_seconds,
         )
 
     return build
@@ -57,7 +72,9 @@ def unreachable_app(env_copy: Path) -> Callable[[], OpenRagApp]:
 
     def build() -> OpenRagApp:
         workspace = open_workspace(str(env_copy), dashboard="http://127.0.0.1:9")
-        return make_app(workspace, clock=lambda: FROZEN_NOW)
+        return make_app(
+            workspace, clock=lambda: FROZEN_NOW, keymap_file=env_copy.parent / "keymap.toml"
+        )
 
     return build
 
@@ -73,6 +90,16 @@ async def settle(pilot: Pilot, timeout: float = 30.0) -> None:
             return
         if loop.time() > deadline:
             raise TimeoutError("the main screen never settled on its first poll result")
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout=10.0) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
 
 
 def _settled(screen: Screen) -> bool:

@@ -11,21 +11,26 @@ from typing import ClassVar
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardError
+from openrag_tui.config import Severity
 from openrag_tui.render import bar_legend, pending_lines, warning_lines
 from openrag_tui.ui.backend import Backend
-from openrag_tui.ui.messages import ReadFailed, ViewRead
-from openrag_tui.ui.widgets.cluster_tables import NodesTable, PoolsTable
+from openrag_tui.ui.keys import key
+from openrag_tui.ui.messages import EnvReloaded, ReadFailed, ViewRead
+from openrag_tui.ui.screens.base import PanelScreen
+from openrag_tui.ui.screens.node_detail import NodeDetailScreen
+from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
 from openrag_tui.ui.widgets.status_bar import Freshness, StatusBar
 
 MAX_BACKOFF_SECONDS = 30.0
+#: what the interval key cycles through (seconds)
+INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 def backoff_seconds(interval: float, failures: int) -> float:
@@ -33,12 +38,22 @@ def backoff_seconds(interval: float, failures: int) -> float:
     return min(interval * 2 ** max(failures - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-class MainScreen(Screen):
+def next_interval(current: float) -> float:
+    """The next step of the interval cycle (from a custom setting: the next larger step)."""
+    larger = [step for step in INTERVALS if step > current]
+    return larger[0] if larger else INTERVALS[0]
+
+
+class MainScreen(PanelScreen):
     """Nodes, pools, pending actors and warnings, kept fresh."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("r", "refresh_now", "Refresh"),
-        Binding("p", "toggle_pause", "Pause"),
+        key("refresh", "r", "refresh_now", "Refresh"),
+        key("pause", "p", "toggle_pause", "Pause"),
+        key("interval", "i", "cycle_interval", "Interval"),
+        key("filter", "slash", "filter", "Filter"),
+        key("sort", "o", "cycle_sort", "Sort"),
+        key("env", "e", "app.open_env_editor", ".env"),
     ]
 
     def __init__(self, backend: Backend) -> None:
@@ -48,29 +63,34 @@ class MainScreen(Screen):
         self.failures = 0
         self.last_error = ""
         self.paused = False
+        self.interval = backend.workspace.settings.refresh_seconds
+        self.sort = SORTS[0]
+        self.filter_text = ""
         self._polling = False
         self._next_poll: Timer | None = None
         self._unshown: ClusterView | None = None
 
-    @property
-    def interval(self) -> float:
-        return self.backend.workspace.settings.refresh_seconds
-
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
         yield Static(id="banner")
+        yield Input(placeholder="filter nodes (host, ip, state); esc clears", id="filter")
         with VerticalScroll(id="body"):
             yield NodesTable(id="nodes")
-            yield Static(bar_legend(), id="legend")
+            yield Static(id="legend")
             yield PoolsTable(id="pools")
             yield Static(id="pending")
             yield Static(id="warnings")
-        yield Footer()
+            yield Static(id="env-problems")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
+        self.query_one("#filter").display = False
         self._show_status()
+        self._show_legend()
+        self._show_env_problems()
         self.set_interval(1.0, self._show_status)
+        self.query_one(NodesTable).focus()
         self._poll()
 
     # ------------------------------------------------------------ polling
@@ -96,6 +116,14 @@ class MainScreen(Screen):
         if not self.paused:
             self._next_poll = self.set_timer(delay, self._poll)
 
+    def _restart_polling(self) -> None:
+        """Poll now (or as soon as the poll in flight is back), then on the new schedule."""
+        if self._next_poll is not None:
+            self._next_poll.stop()
+            self._next_poll = None
+        if not self._polling and not self.paused:
+            self._poll()
+
     def on_view_read(self, message: ViewRead) -> None:
         self.failures = 0
         self.last_error = ""
@@ -109,6 +137,11 @@ class MainScreen(Screen):
         self._show_status()
         self._arm_next_poll(backoff_seconds(self.interval, self.failures))
 
+    def on_env_reloaded(self, _message: EnvReloaded) -> None:
+        """Pool targets and the dashboard URL come from the .env: show them at once."""
+        self._show_env_problems()
+        self._restart_polling()
+
     # ------------------------------------------------------------ drawing
 
     def on_screen_resume(self) -> None:
@@ -120,7 +153,7 @@ class MainScreen(Screen):
             self._unshown = view
             return
         self._unshown = None
-        self.query_one(NodesTable).show(view)
+        self.query_one(NodesTable).show(view, self.filter_text, self.sort)
         self.query_one(PoolsTable).show(view)
         pending = self.query_one("#pending", Static)
         pending.display = bool(view.pending)
@@ -129,6 +162,31 @@ class MainScreen(Screen):
         warnings.display = bool(view.warnings)
         warnings.update(warning_lines(view))
         self._show_status()
+
+    def _show_legend(self) -> None:
+        legend = bar_legend()
+        legend.append(f"   sort {self.sort} · every {self.interval:g}s", style="dim")
+        if self.filter_text:
+            legend.append(f" · filter “{self.filter_text}”", style="bold")
+        self.query_one("#legend", Static).update(legend)
+
+    def _show_env_problems(self) -> None:
+        settings = self.backend.workspace.settings
+        box = self.query_one("#env-problems", Static)
+        box.display = bool(settings.problems)
+        if not settings.problems:
+            return
+        errors, warnings = len(settings.errors), len(settings.warnings)
+        first = settings.problems[0]
+        style = "red" if first.severity == Severity.ERROR else "yellow"
+        where = f" (line {first.line})" if first.line else ""
+        box.update(
+            Text.assemble(
+                (f".env: {errors} errors, {warnings} warnings", f"bold {style}"),
+                f" — {first.variable}{where}: {first.message}  ",
+                ("e: open the editor", "dim"),
+            )
+        )
 
     def _show_status(self) -> None:
         freshness = Freshness(
@@ -157,9 +215,7 @@ class MainScreen(Screen):
     def action_refresh_now(self) -> None:
         if self._polling:
             return  # one is in flight; its result is as fresh as a new one
-        if self._next_poll is not None:
-            self._next_poll.stop()
-        self._poll()
+        self._restart_polling()
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -169,3 +225,47 @@ class MainScreen(Screen):
         elif not self.paused and not self._polling:
             self._poll()
         self._show_status()
+
+    def action_cycle_interval(self) -> None:
+        self.interval = next_interval(self.interval)
+        self._show_legend()
+        self._restart_polling()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self._show_legend()
+        if self.view is not None:
+            self._show_view(self.view)
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self._show_legend()
+            if self.view is not None:
+                self._show_view(self.view)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.display = bool(self.filter_text)
+            self.query_one(NodesTable).focus()
+
+    def on_key(self, event) -> None:
+        """Escape in the filter box clears the filter and returns to the nodes."""
+        box = self.query_one("#filter", Input)
+        if event.key == "escape" and box.has_focus:
+            event.stop()
+            box.value = ""
+            box.display = False
+            self.query_one(NodesTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if isinstance(event.data_table, NodesTable) and self.view is not None:
+            node_id = event.row_key.value
+            for node in self.view.nodes:
+                if node.node.node_id == node_id:
+                    self.app.push_screen(NodeDetailScreen(node))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from rich.text import Text
 from textual.widgets import DataTable
 
-from openrag_tui.cluster.allocation import ClusterView
+from openrag_tui.cluster.allocation import ClusterView, NodeAllocation
 from openrag_tui.render import (
     amount,
     concurrency_text,
@@ -59,7 +59,7 @@ class NodesTable(_RefillingTable):
         ("physical", 12),
     )
 
-    def show(self, view: ClusterView) -> None:
+    def show(self, view: ClusterView, filter_text: str = "", sort: str = "default") -> None:
         self.refill(
             (
                 node.node.node_id,
@@ -73,7 +73,7 @@ class NodesTable(_RefillingTable):
                     physical_gpus(node),
                 ),
             )
-            for node in view.nodes
+            for node in sorted_nodes(matching_nodes(view.nodes, filter_text), sort)
         )
 
 
@@ -106,6 +106,35 @@ class PoolsTable(_RefillingTable):
             )
             for pool in view.pools
         )
+
+
+#: the node orders the sort key cycles through
+SORTS = ("default", "free", "reserved", "name")
+
+
+def matching_nodes(nodes: Iterable[NodeAllocation], text: str) -> list[NodeAllocation]:
+    """Nodes whose host, IP, state or id contains `text` (case-insensitive)."""
+    needle = text.lower()
+    return [
+        node
+        for node in nodes
+        if not needle
+        or any(
+            needle in field.lower()
+            for field in (node_label(node), node.node.state, node.node.node_id)
+        )
+    ]
+
+
+def sorted_nodes(nodes: list[NodeAllocation], sort: str) -> list[NodeAllocation]:
+    """`default` keeps the dashboard's order with the head first; the others sort descending."""
+    if sort == "free":
+        return sorted(nodes, key=lambda node: -node.gpus_free)
+    if sort == "reserved":
+        return sorted(nodes, key=lambda node: -node.gpus_reserved)
+    if sort == "name":
+        return sorted(nodes, key=node_label)
+    return sorted(nodes, key=lambda node: not node.node.is_head)
 
 
 def _state(state: str) -> Text:

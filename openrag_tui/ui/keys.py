@@ -1,0 +1,62 @@
+"""The panel's key table: one list drives key handling, the footer, `?` help and the palette.
+
+Every binding has an id, so an operator can rebind it in a small TOML file (tmux clashes are
+the most common complaint about operator TUIs):
+
+    # ~/.config/openrag-tui/keymap.toml
+    [keys]
+    refresh = "f5"
+    pause = "space"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.binding import Binding
+
+#: actions that change something: pool sizes, the .env, the cluster, batches (gone in --read-only)
+CHANGING_ACTIONS: set[str] = set()
+
+
+def key(
+    binding_id: str, keys: str, action: str, description: str, *, changes: bool = False, show=True
+) -> Binding:
+    """A Binding with an id (for the keymap); `changes` marks it hidden in --read-only."""
+    if changes:
+        CHANGING_ACTIONS.add(action)
+    return Binding(keys, action, description, show=show, id=binding_id)
+
+
+def keymap_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+    return Path(base) / "openrag-tui" / "keymap.toml"
+
+
+@dataclass(frozen=True)
+class Keymap:
+    """Binding id → key(s), and the problems found reading the file (shown, never fatal)."""
+
+    keys: dict[str, str]
+    problems: tuple[str, ...] = ()
+
+
+def load_keymap(path: Path | None = None) -> Keymap:
+    """Read the keymap file; a missing file is an empty keymap, a broken one says why."""
+    path = keymap_path() if path is None else path
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Keymap({})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        return Keymap({}, (f"{path}: {error}; default keys are used",))
+    table = data.get("keys", {})
+    if not isinstance(table, dict):
+        return Keymap({}, (f'{path}: [keys] must be a table of id = "key"',))
+    keys = {str(k): v for k, v in table.items() if isinstance(v, str) and v.strip()}
+    bad = sorted(str(k) for k, v in table.items() if not (isinstance(v, str) and v.strip()))
+    problems = tuple(f"{path}: {name} must be a key name in quotes" for name in bad)
+    return Keymap(keys, problems)
