@@ -1,4 +1,4 @@
-"""`openrag-tui status --json` against the real two-node cluster: every number asserted exactly."""
+"""The cluster view against the real two-node cluster: `status --json` exactly, and the panel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from openrag_tui.ui.app import make_app
+from openrag_tui.ui.widgets.cluster_tables import NodesTable, PoolsTable
+from openrag_tui.workspace import open_workspace
 from tests.support.raycluster import TestCluster
+from tests.ui.conftest import settle
 
 ENV = """\
 # pools as an operator might set them
@@ -80,3 +84,26 @@ def test_status_human_output_names_both_nodes(scenario_cluster: TestCluster, env
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ALIVE") == 2
     assert "infeasible" in result.stdout and "waiting" in result.stdout
+
+
+async def test_panel_shows_the_live_clusters_gpus(
+    scenario_cluster: TestCluster, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text("RAY_POOL_SIZE=4\nRAY_NUM_GPUS=0.5\nMARKER_POOL_SIZE=3\nMARKER_NUM_GPUS=1\n")
+    workspace = open_workspace(str(env), dashboard=scenario_cluster.dashboard_url)
+    app = make_app(workspace, keymap_file=tmp_path / "keymap.toml", env_watch_seconds=None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.failures == 0, screen.last_error
+        nodes = screen.query_one(NodesTable)
+        cells = [[str(cell) for cell in nodes.get_row_at(i)] for i in range(nodes.row_count)]
+        figures = {(row[1], row[4], row[5]) for row in cells}  # head mark, reserved, free
+        assert figures == {("head", "3/4", "1"), ("", "1.5/2", "0.5")}
+        pools = screen.query_one(PoolsTable)
+        rows = {str(pools.get_row_at(i)[0]): pools.get_row_at(i) for i in range(pools.row_count)}
+        assert [str(cell) for cell in rows["indexer"][1:4]] == ["4", "3", "0"]
+        assert [str(cell) for cell in rows["marker"][1:4]] == ["3", "2", "1"]
+        status = str(screen.query_one("#status-bar").render())
+        assert "Ray 2.60.0" in status and "2/2 nodes" in status

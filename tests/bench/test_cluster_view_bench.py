@@ -1,0 +1,96 @@
+"""Benchmarks of the cluster view (run on demand; they print, they do not time-gate).
+
+    .venv/bin/python -m pytest tests/bench/test_cluster_view_bench.py -m bench -s
+
+1. `openrag-tui status --json` next to `ray status` on the same live cluster, same run.
+2. parse + allocation + render on generated payloads of 10, 100 and 1,000 nodes (20 actors each).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from openrag_tui.cluster.allocation import PoolTarget, build_view
+from openrag_tui.cluster.state import parse
+from openrag_tui.cluster.summary import view_as_dict
+from openrag_tui.render import render_view
+from tests.support.raycluster import TestCluster
+from tests.support.synthetic import generate_payloads
+
+pytestmark = pytest.mark.bench
+RUNS = 5
+POOLS = (
+    PoolTarget("indexer", 8, 0.5, 0.1, {"max_tasks_per_worker": 5}),
+    PoolTarget("marker", 4, 1.0, 0.1, {"max_processes": 2, "min_processes": 1,
+                                      "max_tasks_per_child": 10}),
+)  # fmt: skip
+
+
+def _median_seconds(command: list[str], runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        times.append(time.perf_counter() - start)
+        assert result.returncode == 0, result.stderr
+    return statistics.median(times)
+
+
+def test_status_json_against_ray_status(ray_cluster: TestCluster, tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("RAY_POOL_SIZE=2\n")
+    ray_bin = str(Path(sys.executable).parent / "ray")
+    ours = _median_seconds(
+        [sys.executable, "-m", "openrag_tui", "status", "--json", "--env", str(env),
+         "--dashboard", ray_cluster.dashboard_url]
+    )  # fmt: skip
+    theirs = _median_seconds([ray_bin, "status", "--address", ray_cluster.gcs_address])
+    print(
+        f"\nstatus --json {ours * 1000:.0f} ms, ray status {theirs * 1000:.0f} ms "
+        f"(median of {RUNS}); ratio ours/ray = {ours / theirs:.2f}"
+    )
+
+
+@pytest.mark.parametrize("actors_per_node", [20])
+def test_parse_allocate_render_scaling(actors_per_node: int) -> None:
+    rows = []
+    for nodes in (10, 100, 1000):
+        payloads = generate_payloads(nodes, actors_per_node)
+        timings = {"parse": [], "allocate": [], "render": [], "json": []}
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            state = parse(payloads, fetched_at=0.0)
+            parsed = time.perf_counter()
+            view = build_view(state, POOLS, now=0.0, stale_after=6.0)
+            allocated = time.perf_counter()
+            Console(file=io.StringIO(), width=160).print(render_view(view, "http://x"))
+            rendered = time.perf_counter()
+            json.dumps(view_as_dict(view, "http://x"))
+            dumped = time.perf_counter()
+            timings["parse"].append(parsed - start)
+            timings["allocate"].append(allocated - parsed)
+            timings["render"].append(rendered - allocated)
+            timings["json"].append(dumped - rendered)
+        medians = {step: statistics.median(values) * 1000 for step, values in timings.items()}
+        rows.append((nodes, medians))
+    print(f"\n{'nodes':>6} {'parse':>9} {'allocate':>9} {'render':>9} {'json':>9}  (ms, median)")
+    for nodes, medians in rows:
+        cells = " ".join(
+            f"{medians[step]:9.1f}" for step in ("parse", "allocate", "render", "json")
+        )
+        print(f"{nodes:>6} {cells}")
+    base_nodes, base = rows[0]
+    for nodes, medians in rows[1:]:
+        growth = sum(medians.values()) / sum(base.values())
+        print(
+            f"{nodes}/{base_nodes} nodes: total time x{growth:.1f} for x{nodes // base_nodes} nodes"
+        )
