@@ -5,6 +5,7 @@ Pools are told apart by glyph as well as colour, so the bar still reads with NO_
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -83,7 +84,7 @@ def concurrency_text(pool: PoolStatus) -> str:
 
 
 def nodes_table(view: ClusterView) -> Table:
-    table = Table(title="Nodes", title_justify="left", expand=False, pad_edge=False)
+    table = Table(title="Nodes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("node", "", "state", "GPU", "reserved", "free", "physical"):
         table.add_column(column, no_wrap=True)
     for node in view.nodes:
@@ -100,8 +101,8 @@ def nodes_table(view: ClusterView) -> Table:
 
 
 def pools_table(view: ClusterView) -> Table:
-    table = Table(title="Pools", title_justify="left", expand=False, pad_edge=False)
-    for column in ("pool", "target", "alive", "pending", "GPU/actor", "reserved", "fits", "slots"):
+    table = Table(title="Pools", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots"):
         table.add_column(column, no_wrap=True)
     for pool in view.pools:
         table.add_row(

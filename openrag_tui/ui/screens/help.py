@@ -48,7 +48,8 @@ class HelpScreen(ModalScreen[None]):
                 keys_by_action.setdefault(binding.action, []).append(
                     self.app.get_key_display(binding)
                 )
-                first.setdefault(binding.action, active)
+                if binding.id or binding.action not in first:  # prefer the rebindable one
+                    first[binding.action] = active
         for action, active in first.items():
             label = active.binding.description + ("" if active.enabled else " (unavailable)")
             keys = ", ".join(keys_by_action[action])
