@@ -556,6 +556,15 @@ def _autoscaler_message(required: Mapping[str, float], found: Sequence[tuple]) -
 # Warnings
 
 
+def _per_actor_gpus(state: ClusterState, pool: str) -> set[int]:
+    """The distinct GPU requests (in fixed-point units) of the pool's alive actors."""
+    return {
+        _units(actor.gpus)
+        for actor in state.actors
+        if actor.state == "ALIVE" and pool_of(actor) == pool
+    }
+
+
 def _warnings(
     state: ClusterState, pools: Sequence[PoolStatus], now: float, stale_after: float
 ) -> tuple[str, ...]:
@@ -572,6 +581,14 @@ def _warnings(
         if not node.is_alive:
             warnings.append(f"Node {node.label} ({node.node_id[:8]}) is {node.state}.")
     for pool in pools:
+        started_with = _per_actor_gpus(state, pool.name) - {_units(pool.gpus_per_actor)}
+        if started_with:
+            amounts = " or ".join(f"{_figure(GPU, units)}" for units in sorted(started_with))
+            warnings.append(
+                f"Some {pool.name} actors reserve {amounts} GPU each, not the "
+                f"{_figure(GPU, _units(pool.gpus_per_actor))} the .env says: they were started "
+                "with other settings."
+            )
         if pool.fits_on_idle is not None and pool.target > pool.fits_on_idle:
             warnings.append(
                 f"The {pool.name} pool wants {pool.target} actors of "

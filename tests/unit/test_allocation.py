@@ -269,6 +269,16 @@ def test_pool_target_that_cannot_fit_even_idle_warns() -> None:
     )
 
 
+def test_pool_actors_started_with_other_settings_warn() -> None:
+    """OpenRAG's own pool actors reserve what their .env said when they started."""
+    guide = PoolTarget("indexer", 1, 0.1, 0.0, {})
+    view = view_of(recorded(), (guide, MARKER))
+    assert view.warnings == (
+        "Some indexer actors reserve 0.5 GPU each, not the 0.1 the .env says: they were started "
+        "with other settings.",
+    )
+
+
 def test_without_placement_groups_payload_the_actor_inside_counts() -> None:
     payloads = recorded()
     for name in ("placement_groups", "nodes_summary", "cluster_status", "cluster_events"):
