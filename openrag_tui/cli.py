@@ -20,7 +20,11 @@ from openrag_tui.cli_common import EXIT_OK, EXIT_USAGE, UsageError, common_optio
 from openrag_tui.config import EnvFileError
 
 #: the modules whose register() adds subcommands, in --help order
-COMMAND_MODULES = ("openrag_tui.cli_status", "openrag_tui.cli_env")
+COMMAND_MODULES = (
+    "openrag_tui.cli_status",
+    "openrag_tui.cli_env",
+    "openrag_tui.cli_lifecycle",
+)
 
 
 class _Parser(argparse.ArgumentParser):

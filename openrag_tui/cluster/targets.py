@@ -1,0 +1,231 @@
+"""Which cluster `up` and `down` act on, and the exact Ray commands for it, from the .env.
+
+Two kinds: a head started on this machine (`ray start --head` / `ray stop`) and a cluster
+described by a cluster.yaml (`ray up` / `ray down`). Everything here is decided before any
+process runs, so a bad path, bad YAML or a bad value is one sentence and nothing is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from openrag_tui.config import Settings
+
+#: panel settings read from the .env (not part of OpenRAG's own variables)
+CLUSTER_CONFIG_KEY = "OPENRAG_TUI_CLUSTER_CONFIG"
+LOCAL_GPUS_KEY = "OPENRAG_TUI_LOCAL_GPUS"
+DASHBOARD_HOST_KEY = "OPENRAG_TUI_DASHBOARD_HOST"
+START_ARGS_KEY = "OPENRAG_TUI_RAY_START_ARGS"
+#: how long `ray up` waits for SSH to a node (Ray's own variable; Ray's default is 900 s)
+SSH_WAIT_KEY = "AUTOSCALER_NODE_START_WAIT_S"
+DEFAULT_SSH_WAIT_S = 120.0
+DEFAULT_GCS_PORT = 6379
+DEFAULT_DASHBOARD_HOST = "127.0.0.1"
+#: plain output: no colours, no spinners, one record per line
+LOG_FLAGS = ("--log-style", "record", "--log-color", "false")
+#: the .env variables a local head is started from
+_LOCAL_KEYS = ("HEAD_NODE_IP", "RAY_HEAD_ADDRESS", "RAY_DASHBOARD_PORT", "RAY_ADDRESS")
+
+
+class LifecycleError(Exception):
+    """The start or stop cannot be planned; the message is one sentence for the operator."""
+
+
+@dataclass(frozen=True)
+class LocalHead:
+    """A head node started on this machine with `ray start --head`."""
+
+    port: int
+    dashboard_host: str
+    dashboard_port: int
+    node_ip: str | None = None
+    client_port: int | None = None
+    num_gpus: int | None = None
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return "the local Ray head"
+
+    def ports(self) -> dict[int, str]:
+        """The ports it will listen on, with the variable each comes from."""
+        ports = {self.port: "RAY_HEAD_ADDRESS", self.dashboard_port: "RAY_DASHBOARD_PORT"}
+        if self.client_port is not None:
+            ports[self.client_port] = "RAY_ADDRESS"
+        return ports
+
+    def start_argv(self, ray: str) -> list[str]:
+        argv = [ray, "start", "--head", "--port", str(self.port)]
+        argv += ["--dashboard-host", self.dashboard_host]
+        argv += ["--dashboard-port", str(self.dashboard_port)]
+        if self.node_ip:
+            argv += ["--node-ip-address", self.node_ip]
+        if self.client_port is not None:
+            argv += ["--ray-client-server-port", str(self.client_port)]
+        if self.num_gpus is not None:
+            argv += ["--num-gpus", str(self.num_gpus)]
+        return [*argv, *LOG_FLAGS, *self.extra_args]
+
+    def stop_argv(self, ray: str) -> list[str]:
+        return [ray, "stop", *LOG_FLAGS]
+
+
+@dataclass(frozen=True)
+class ClusterFile:
+    """A cluster described by a cluster.yaml, brought up with `ray up` and down with `ray down`."""
+
+    path: Path
+    name: str
+    expected_nodes: int = 1
+    ssh_wait_s: float = DEFAULT_SSH_WAIT_S
+
+    @property
+    def description(self) -> str:
+        return f"the cluster of {self.path}"
+
+    def start_argv(self, ray: str) -> list[str]:
+        return [ray, "up", "-y", "--no-config-cache", *LOG_FLAGS, str(self.path)]
+
+    def stop_argv(self, ray: str) -> list[str]:
+        return [ray, "down", "-y", *LOG_FLAGS, str(self.path)]
+
+
+Target = LocalHead | ClusterFile
+
+
+def choose_target(
+    settings: Settings,
+    env_dir: Path,
+    *,
+    cluster_config: str | None = None,
+    local: bool = False,
+    gpus: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Target:
+    """`--local` > `--cluster-config` > the .env's OPENRAG_TUI_CLUSTER_CONFIG > a local head.
+
+    A cluster.yaml named in the .env is taken relative to the .env's folder.
+    """
+    configured = settings.raw.get(CLUSTER_CONFIG_KEY)
+    if local or not (cluster_config or configured):
+        return local_head(settings, gpus)
+    if gpus is not None:
+        raise LifecycleError("Declared GPUs apply to a local head only, not to a cluster.yaml.")
+    path = Path(cluster_config) if cluster_config else env_dir / Path(str(configured))
+    source = "--cluster-config" if cluster_config else CLUSTER_CONFIG_KEY
+    environ = os.environ if environ is None else environ
+    wait_text = settings.raw.get(SSH_WAIT_KEY) or environ.get(SSH_WAIT_KEY)
+    return read_cluster_file(path.expanduser(), source, _ssh_wait(wait_text))
+
+
+def local_head(settings: Settings, gpus: int | None = None) -> LocalHead:
+    """The head the .env describes; `gpus` (else OPENRAG_TUI_LOCAL_GPUS) declares GPUs."""
+    bad = [p for p in settings.errors if p.variable in _LOCAL_KEYS]
+    if bad:
+        where = f" (line {bad[0].line})" if bad[0].line else ""
+        raise LifecycleError(f"Fix the .env first: {bad[0].variable}{where}: {bad[0].message}")
+    raw = settings.raw
+    address = settings.ray_address or ""
+    try:
+        extra = tuple(shlex.split(raw.get(START_ARGS_KEY) or ""))
+    except ValueError as error:
+        raise LifecycleError(f"{START_ARGS_KEY} cannot be split into arguments: {error}.") from None
+    return LocalHead(
+        port=_port_of(settings.ray_head_address) or DEFAULT_GCS_PORT,
+        dashboard_host=raw.get(DASHBOARD_HOST_KEY) or DEFAULT_DASHBOARD_HOST,
+        dashboard_port=settings.ray_dashboard_port,
+        node_ip=settings.head_node_ip,
+        client_port=_port_of(address) if address.startswith("ray://") else None,
+        num_gpus=gpus if gpus is not None else _declared_gpus(raw.get(LOCAL_GPUS_KEY)),
+        extra_args=extra,
+    )
+
+
+def read_cluster_file(
+    path: Path, source: str, ssh_wait_s: float = DEFAULT_SSH_WAIT_S
+) -> ClusterFile:
+    """Read just enough of a cluster.yaml to know it is one; Ray validates the rest itself."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LifecycleError(f"The cluster config {path} (from {source}) does not exist.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise LifecycleError(f"Cannot read the cluster config {path}: {error}.") from None
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise LifecycleError(
+            f"The cluster config {path} is not valid YAML{_where(error)}."
+        ) from None
+    if not isinstance(config, dict) or not isinstance(config.get("provider"), dict):
+        raise LifecycleError(
+            f"The cluster config {path} has no `provider` section: not a cluster.yaml."
+        )
+    provider = config["provider"]
+    workers = provider.get("worker_ips") if provider.get("type") == "local" else None
+    return ClusterFile(
+        path=path.resolve(),
+        name=str(config.get("cluster_name") or "default"),
+        expected_nodes=1 + (len(workers) if isinstance(workers, list) else 0),
+        ssh_wait_s=ssh_wait_s,
+    )
+
+
+def ray_environment(
+    settings: Settings, env_path: Path, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of every Ray command: ours, then the shared .env on top (it is the one
+    source of truth, so actors see what the panel shows), and SHARED_ENV pointing at it."""
+    env = dict(os.environ if base is None else base)
+    env.update({key: value for key, value in settings.raw.items() if value is not None})
+    if env_path.is_file():
+        env.setdefault("SHARED_ENV", str(env_path.resolve()))
+    env["PYTHONUNBUFFERED"] = "1"  # lines as they happen, not when a pipe buffer fills
+    return env
+
+
+def _port_of(address: str | None) -> int | None:
+    """The port of an already validated `host:port` or `ray://host:port`."""
+    if not address or ":" not in address.removeprefix("ray://"):
+        return None
+    return int(address.rsplit(":", 1)[1])
+
+
+def _declared_gpus(text: str | None) -> int | None:
+    """`ray start --num-gpus` takes a whole number."""
+    if not text:
+        return None
+    try:
+        gpus = int(text)
+    except ValueError:
+        gpus = -1
+    if gpus < 0:
+        raise LifecycleError(
+            f"{LOCAL_GPUS_KEY} must be a whole number of 0 or more (got {text!r})."
+        )
+    return gpus
+
+
+def _ssh_wait(text: str | None) -> float:
+    if not text:
+        return DEFAULT_SSH_WAIT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise LifecycleError(f"{SSH_WAIT_KEY} must be a number of seconds above 0 (got {text!r}).")
+    return seconds
+
+
+def _where(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {problem}" if problem else at
