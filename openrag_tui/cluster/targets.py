@@ -17,20 +17,25 @@ import yaml
 
 from openrag_tui.config import Settings
 
-#: panel settings read from the .env (not part of OpenRAG's own variables)
+#: the panel's own settings this module reads (typed in config.Settings)
 CLUSTER_CONFIG_KEY = "OPENRAG_TUI_CLUSTER_CONFIG"
 LOCAL_GPUS_KEY = "OPENRAG_TUI_LOCAL_GPUS"
-DASHBOARD_HOST_KEY = "OPENRAG_TUI_DASHBOARD_HOST"
-START_ARGS_KEY = "OPENRAG_TUI_RAY_START_ARGS"
 #: how long `ray up` waits for SSH to a node (Ray's own variable; Ray's default is 900 s)
 SSH_WAIT_KEY = "AUTOSCALER_NODE_START_WAIT_S"
 DEFAULT_SSH_WAIT_S = 120.0
 DEFAULT_GCS_PORT = 6379
-DEFAULT_DASHBOARD_HOST = "127.0.0.1"
 #: plain output: no colours, no spinners, one record per line
 LOG_FLAGS = ("--log-style", "record", "--log-color", "false")
 #: the .env variables a local head is started from
-_LOCAL_KEYS = ("HEAD_NODE_IP", "RAY_HEAD_ADDRESS", "RAY_DASHBOARD_PORT", "RAY_ADDRESS")
+_LOCAL_KEYS = (
+    "HEAD_NODE_IP",
+    "RAY_HEAD_ADDRESS",
+    "RAY_DASHBOARD_PORT",
+    "RAY_ADDRESS",
+    LOCAL_GPUS_KEY,
+    "OPENRAG_TUI_DASHBOARD_HOST",
+    "OPENRAG_TUI_RAY_START_ARGS",
+)
 
 
 class LifecycleError(Exception):
@@ -112,7 +117,7 @@ def choose_target(
 
     A cluster.yaml named in the .env is taken relative to the .env's folder.
     """
-    configured = settings.raw.get(CLUSTER_CONFIG_KEY)
+    configured = settings.cluster_config
     if local or not (cluster_config or configured):
         return local_head(settings, gpus)
     if gpus is not None:
@@ -130,20 +135,17 @@ def local_head(settings: Settings, gpus: int | None = None) -> LocalHead:
     if bad:
         where = f" (line {bad[0].line})" if bad[0].line else ""
         raise LifecycleError(f"Fix the .env first: {bad[0].variable}{where}: {bad[0].message}")
-    raw = settings.raw
     address = settings.ray_address or ""
-    try:
-        extra = tuple(shlex.split(raw.get(START_ARGS_KEY) or ""))
-    except ValueError as error:
-        raise LifecycleError(f"{START_ARGS_KEY} cannot be split into arguments: {error}.") from None
+    if gpus is not None and gpus < 0:
+        raise LifecycleError(f"Declared GPUs must be a whole number of 0 or more (got {gpus}).")
     return LocalHead(
         port=_port_of(settings.ray_head_address) or DEFAULT_GCS_PORT,
-        dashboard_host=raw.get(DASHBOARD_HOST_KEY) or DEFAULT_DASHBOARD_HOST,
+        dashboard_host=settings.dashboard_host,
         dashboard_port=settings.ray_dashboard_port,
         node_ip=settings.head_node_ip,
         client_port=_port_of(address) if address.startswith("ray://") else None,
-        num_gpus=gpus if gpus is not None else _declared_gpus(raw.get(LOCAL_GPUS_KEY)),
-        extra_args=extra,
+        num_gpus=gpus if gpus is not None else settings.local_gpus,
+        extra_args=tuple(shlex.split(settings.ray_start_args or "")),  # validated by Settings
     )
 
 
@@ -195,21 +197,6 @@ def _port_of(address: str | None) -> int | None:
     if not address or ":" not in address.removeprefix("ray://"):
         return None
     return int(address.rsplit(":", 1)[1])
-
-
-def _declared_gpus(text: str | None) -> int | None:
-    """`ray start --num-gpus` takes a whole number."""
-    if not text:
-        return None
-    try:
-        gpus = int(text)
-    except ValueError:
-        gpus = -1
-    if gpus < 0:
-        raise LifecycleError(
-            f"{LOCAL_GPUS_KEY} must be a whole number of 0 or more (got {text!r})."
-        )
-    return gpus
 
 
 def _ssh_wait(text: str | None) -> float:

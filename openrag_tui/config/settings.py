@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -192,6 +193,14 @@ def _optional_text(key: str, text: str) -> str | None:
     return text or None
 
 
+def _shell_words(key: str, text: str) -> str | None:
+    try:
+        shlex.split(text)
+    except ValueError as exc:
+        raise _Invalid(f"{key} cannot be split into arguments: {exc} (got {text!r}).") from None
+    return text or None
+
+
 class FieldInfo(NamedTuple):
     """One variable as the editor and ``env show`` present it."""
 
@@ -264,6 +273,14 @@ FIELDS, _CHECKS = _table(
      "Seconds between panel refreshes."),
     ("OPENRAG_TUI_POOL_NUM_CPUS", "pool_num_cpus", float, 0.1, _non_negative,
      "CPUs reserved by each pool actor the panel starts."),
+    ("OPENRAG_TUI_CLUSTER_CONFIG", "cluster_config", str, None, _optional_text,
+     "cluster.yaml for ray up/down (relative to this file); unset: a local head."),
+    ("OPENRAG_TUI_LOCAL_GPUS", "local_gpus", int, None, _whole(0),
+     "GPUs a local head declares (for machines without GPUs); unset: Ray detects."),
+    ("OPENRAG_TUI_DASHBOARD_HOST", "dashboard_host", str, "127.0.0.1", _host,
+     "Address a local head's dashboard binds to."),
+    ("OPENRAG_TUI_RAY_START_ARGS", "ray_start_args", str, None, _shell_words,
+     "Extra arguments for ray start --head."),
 )
 # fmt: on
 _ENV_KEYS = {info.field: env for env, info in FIELDS.items()}
@@ -304,6 +321,10 @@ class Settings:
     namespace: str = "openrag"
     refresh_seconds: float = 2.0
     pool_num_cpus: float = 0.1
+    cluster_config: str | None = None
+    local_gpus: int | None = None
+    dashboard_host: str = "127.0.0.1"
+    ray_start_args: str | None = None
     problems: tuple[Problem, ...] = ()
     raw: Mapping[str, str | None] = field(default_factory=dict, hash=False)
 
