@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "openrag_tui.cli_status",
     "openrag_tui.cli_env",
     "openrag_tui.cli_lifecycle",
+    "openrag_tui.cli_pools",
 )
 
 

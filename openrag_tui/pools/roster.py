@@ -1,0 +1,125 @@
+"""A supervisor's bookkeeping as plain data: who may take work, who retires, what to create.
+
+No Ray here: a member is a name and a few numbers, so the decisions (least-loaded dispatch, whom
+to retire, when a retiree is done) are unit-tested directly. The supervisor keeps the actor
+handles beside the roster and acts on what it decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """PENDING: created, not ready yet (maybe waiting for room). ALIVE: takes work.
+    RETIRING: takes no new work; ended once its in-flight tasks are done."""
+
+    PENDING = "pending"
+    ALIVE = "alive"
+    RETIRING = "retiring"
+
+
+@dataclass
+class Member:
+    name: str
+    index: int  # from the supervisor's counter: higher is newer
+    phase: Phase = Phase.PENDING
+    in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What reaching a target takes: members back from retiring, new actors, members to retire."""
+
+    revive: tuple[str, ...] = ()
+    create: int = 0
+    retire: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MemberState:
+    name: str
+    phase: str
+    in_flight: int
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """One pool as its supervisor sees it. `pending` actors are created but not ready (often
+    waiting for room: the cluster view says why); `waiting` counts callers waiting for a slot."""
+
+    pool: str
+    target: int
+    alive: int
+    pending: int
+    retiring: int
+    in_flight: int
+    waiting: int
+    slots: int
+    members: tuple[MemberState, ...]
+    completed: int
+    retried: int
+    lost: int  # actors that died on their own (each one replaced)
+    version: int
+    last_error: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Exactly `target` actors alive, none starting, none draining."""
+        return self.alive == self.target and not self.pending and not self.retiring
+
+    def names(self, phase: Phase) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members if m.phase == phase.value)
+
+
+@dataclass
+class Roster:
+    slots: int
+    members: dict[str, Member] = field(default_factory=dict)
+
+    def add(self, name: str, index: int, phase: Phase = Phase.PENDING) -> Member:
+        member = self.members[name] = Member(name, index, phase)
+        return member
+
+    def remove(self, name: str) -> Member | None:
+        return self.members.pop(name, None)
+
+    def in_phase(self, *phases: Phase) -> list[Member]:
+        return [m for m in self.members.values() if m.phase in phases]
+
+    def pick(self) -> Member | None:
+        """The least-loaded alive member with a free slot (the oldest on ties), else None."""
+        free = [m for m in self.in_phase(Phase.ALIVE) if m.in_flight < self.slots]
+        return min(free, key=lambda m: (m.in_flight, m.index), default=None)
+
+    def plan(self, target: int) -> Plan:
+        """Reach `target` cheaply: revive retirees before creating; retire pending members
+        first (they hold no work), then the least busy, the newest first."""
+        active = self.in_phase(Phase.PENDING, Phase.ALIVE)
+        if len(active) < target:
+            retiring = sorted(self.in_phase(Phase.RETIRING), key=lambda m: (-m.in_flight, -m.index))
+            revive = tuple(m.name for m in retiring[: target - len(active)])
+            return Plan(revive=revive, create=target - len(active) - len(revive))
+        surplus = sorted(active, key=lambda m: (m.phase != Phase.PENDING, m.in_flight, -m.index))
+        return Plan(retire=tuple(m.name for m in surplus[: len(active) - target]))
+
+    def apply(self, plan: Plan) -> None:
+        for name in plan.revive:
+            self.members[name].phase = Phase.ALIVE
+        for name in plan.retire:
+            self.members[name].phase = Phase.RETIRING
+
+    def drained(self) -> list[Member]:
+        """Retiring members with nothing in flight: ready to be ended."""
+        return [m for m in self.in_phase(Phase.RETIRING) if not m.in_flight]
+
+    def counts(self) -> dict[str, int]:
+        """Members per phase, and the tasks in flight."""
+        counts = {phase.value: len(self.in_phase(phase)) for phase in Phase}
+        counts["in_flight"] = sum(m.in_flight for m in self.members.values())
+        return counts
+
+    def member_states(self) -> tuple[MemberState, ...]:
+        ordered = sorted(self.members.values(), key=lambda m: m.index)
+        return tuple(MemberState(m.name, m.phase.value, m.in_flight) for m in ordered)

@@ -1,0 +1,262 @@
+"""One detached supervisor per pool: it holds the target size, reconciles, dispatches, drains.
+
+Everything that changes the roster runs on the actor's event loop with no `await` in between,
+so resizes and deaths never interleave halfway: the last resize wins, and an actor is in the
+roster from the moment it is created. A restarted supervisor adopts the `ortui-<pool>-<n>`
+actors it finds. Together: no orphan actors.
+
+OpenRAG lost queued work when a pool actor went away; here a task whose actor dies is run again
+on another one (up to MAX_ATTEMPTS), and retiring actors finish their tasks before they end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, deque
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import ActorAlreadyExistsError, RayActorError
+
+from openrag_tui.pools.roster import Member, Phase, PoolState, Roster
+from openrag_tui.pools.spec import PoolSpec, actor_index
+from openrag_tui.pools.workers import CONTROL_CALLS, WORKER_CLASSES
+
+MAX_ATTEMPTS = 3
+BACKOFF_MAX_SECONDS = 30.0
+
+
+class TaskLost(RuntimeError):
+    """Every actor that took the task died under it."""
+
+
+class PoolSupervisor:
+    """Keeps `target` actors of one pool and hands them work, least-loaded first."""
+
+    def __init__(self, spec: PoolSpec) -> None:
+        self._spec = spec
+        self._worker_class = ray.remote(WORKER_CLASSES[spec.name])
+        self._roster = Roster(spec.slots)
+        self._handles: dict[str, ActorHandle] = {}
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._waiters: deque[asyncio.Future[Member]] = deque()
+        self._changed = asyncio.Event()
+        self._version = 0
+        self._next_index = 0
+        self._failed_starts = 0
+        self._last_error: str | None = None
+        self._counts: Counter[str] = Counter()
+        self._target = self._adopt() or spec.size
+        self._reconcile()
+
+    # The driver's calls
+
+    async def apply(self, spec: PoolSpec) -> PoolState:
+        """Take a (re)deployed spec: its size, slots, and requests for actors created from now."""
+        self._spec = spec
+        self._roster.slots = spec.slots
+        return await self.resize(spec.size)
+
+    async def resize(self, size: int) -> PoolState:
+        if size < 0:
+            raise ValueError(f"a pool size is a whole number of 0 or more (got {size})")
+        self._target = size
+        self._reconcile()
+        return self._state()
+
+    async def status(self) -> PoolState:
+        return self._state()
+
+    async def watch(self, version: int, timeout: float) -> PoolState:
+        """The state once it differs from `version`, or after `timeout` seconds."""
+        if version == self._version:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
+        return self._state()
+
+    async def run(self, function: Any, args: tuple[Any, ...]) -> Any:
+        """Run one task on the least-loaded live actor, waiting for a free slot if need be."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            member = await self._acquire()
+            try:
+                result = await self._call(member.name, function, args)
+            except RayActorError as error:
+                self._lost(member.name, error)
+                if attempt < MAX_ATTEMPTS:
+                    self._counts["retried"] += 1
+                continue
+            finally:
+                self._release(member)
+            self._counts["completed"] += 1
+            return result
+        raise TaskLost(f"the {self._spec.name} actors running a task died {MAX_ATTEMPTS} times")
+
+    async def _call(self, name: str, function: Any, args: tuple[Any, ...]) -> Any:
+        handle = self._handles.get(name)
+        if handle is None:  # it died between being picked and being called
+            raise RayActorError()
+        return await handle.run.remote(function, args)
+
+    async def shutdown(self) -> list[str]:
+        """End every actor now, in-flight tasks included: the pool is being torn down."""
+        self._target = 0
+        names = list(self._roster.members)
+        for name in names:
+            self._end(name)
+        self._bump()
+        return names
+
+    # Membership
+
+    def _adopt(self) -> int:
+        """Take over the pool's actors left by a previous supervisor; how many there were."""
+        for entry in ray.util.list_named_actors(all_namespaces=True):
+            index = actor_index(self._spec.name, entry["name"])
+            if entry["namespace"] == self._spec.namespace and index is not None:
+                self._take(entry["name"], index)
+        return len(self._roster.members)
+
+    def _take(self, name: str, index: int) -> None:
+        with contextlib.suppress(ValueError):  # it ended since it was listed
+            self._add(name, index, ray.get_actor(name, namespace=self._spec.namespace))
+        self._next_index = max(self._next_index, index + 1)
+
+    def _create(self) -> None:
+        index = self._next_index
+        self._next_index += 1
+        name = self._spec.actor_name(index)
+        options = {
+            "name": name,
+            "namespace": self._spec.namespace,
+            "lifetime": "detached",
+            "num_gpus": self._spec.num_gpus,
+            "num_cpus": self._spec.num_cpus,
+            "max_concurrency": self._spec.slots + CONTROL_CALLS,
+        }
+        try:
+            handle = self._worker_class.options(**options).remote(self._spec)
+        except ActorAlreadyExistsError:  # a stray of ours: adopt it, reconcile retires surplus
+            self._take(name, index)
+            return
+        self._add(name, index, handle)
+
+    def _add(self, name: str, index: int, handle: ActorHandle) -> None:
+        self._roster.add(name, index)
+        self._handles[name] = handle
+        watcher = asyncio.get_running_loop().create_task(self._watch(name, handle))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+
+    async def _watch(self, name: str, handle: ActorHandle) -> None:
+        """Mark the actor alive once ready; notice its death (even idle) through the lifeline."""
+        try:
+            await handle.ready.remote()
+            member = self._roster.members.get(name)
+            if member is not None and member.phase is Phase.PENDING:
+                member.phase = Phase.ALIVE
+                self._failed_starts = 0
+            self._reconcile()
+            await handle.lifeline.remote()
+        except RayActorError as error:
+            self._lost(name, error)
+
+    def _lost(self, name: str, error: BaseException) -> None:
+        """An actor died on its own: forget it and replace it (slower if it never started)."""
+        member = self._roster.remove(name)
+        if member is None:  # already ended or already handled
+            return
+        self._handles.pop(name, None)
+        self._counts["lost"] += 1
+        self._last_error = f"{name}: {_first_line(error)}"
+        if member.phase is not Phase.PENDING:
+            self._reconcile()
+            return
+        self._failed_starts += 1
+        delay = min(BACKOFF_MAX_SECONDS, 0.5 * 2**self._failed_starts)
+        asyncio.get_running_loop().call_later(delay, self._reconcile)
+        self._bump()
+
+    def _end(self, name: str) -> None:
+        self._roster.remove(name)
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            ray.kill(handle, no_restart=True)
+
+    def _reconcile(self) -> None:
+        """Move toward the target: revive or create, retire, end the drained; then dispatch."""
+        plan = self._roster.plan(self._target)
+        self._roster.apply(plan)
+        for _ in range(plan.create):
+            self._create()
+        for member in self._roster.drained():
+            self._end(member.name)
+        self._bump()
+        self._dispatch()
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # Slots
+
+    async def _acquire(self) -> Member:
+        """A member with a free slot, its slot taken; callers queue first come, first served."""
+        if not self._waiters:
+            member = self._roster.pick()
+            if member is not None:
+                member.in_flight += 1
+                return member
+        waiter: asyncio.Future[Member] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot just too late
+                self._release(waiter.result())
+            raise
+
+    def _release(self, member: Member) -> None:
+        member.in_flight -= 1
+        drained = member.phase is Phase.RETIRING and not member.in_flight
+        if drained and member.name in self._roster.members:
+            self._reconcile()
+        else:
+            self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand free slots to waiting callers, in order."""
+        while self._waiters:
+            member = self._roster.pick()
+            if member is None:
+                return
+            waiter = self._waiters.popleft()
+            if not waiter.cancelled():
+                member.in_flight += 1
+                waiter.set_result(member)
+
+    def _state(self) -> PoolState:
+        counts = self._roster.counts()
+        return PoolState(
+            pool=self._spec.name,
+            target=self._target,
+            alive=counts[Phase.ALIVE.value],
+            pending=counts[Phase.PENDING.value],
+            retiring=counts[Phase.RETIRING.value],
+            in_flight=counts["in_flight"],
+            waiting=sum(not waiter.done() for waiter in self._waiters),
+            slots=self._spec.slots,
+            members=self._roster.member_states(),
+            completed=self._counts["completed"],
+            retried=self._counts["retried"],
+            lost=self._counts["lost"],
+            version=self._version,
+            last_error=self._last_error,
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

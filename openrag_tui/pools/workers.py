@@ -1,0 +1,82 @@
+"""The pool actors. Their class names are how the cluster view recognises the panel's pools
+(`openrag_tui.cluster.allocation.pool_of`), so they must stay `TuiIndexerWorker` and
+`TuiMarkerWorker`. They are plain classes: the supervisor makes them Ray actors.
+
+Both are async actors. Besides the task slots, each keeps two calls open for its supervisor:
+`ready` (answered once constructed) and `lifeline` (never answered), whose failure is how the
+supervisor learns at once that an idle actor died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from openrag_tui.pools.processes import ChildPool
+from openrag_tui.pools.spec import PoolSpec
+
+#: calls an actor serves beyond its task slots: `lifeline`, and `ready` or `stats`
+CONTROL_CALLS = 2
+
+
+class _Worker:
+    """What both pools' actors share: readiness, the lifeline, counting tasks."""
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._done = 0
+
+    async def ready(self) -> int:
+        return os.getpid()
+
+    async def lifeline(self) -> None:
+        await asyncio.Event().wait()
+
+    async def run(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
+        self._in_flight += 1
+        try:
+            return await self._execute(function, args)
+        finally:
+            self._in_flight -= 1
+            self._done += 1
+
+    async def _execute(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    async def stats(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "in_flight": self._in_flight, "done": self._done}
+
+
+class TuiIndexerWorker(_Worker):
+    """Runs up to `RAY_MAX_TASKS_PER_WORKER` tasks at once, each on its own thread."""
+
+    def __init__(self, spec: PoolSpec) -> None:
+        super().__init__()
+        self._threads = ThreadPoolExecutor(max_workers=spec.slots, thread_name_prefix="task")
+
+    async def _execute(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
+
+
+class TuiMarkerWorker(_Worker):
+    """Runs each task in one of its `MARKER_MAX_PROCESSES` subprocesses (see ChildPool)."""
+
+    def __init__(self, spec: PoolSpec) -> None:
+        super().__init__()
+        self._children = ChildPool(spec.slots, spec.min_processes, spec.max_tasks_per_child)
+
+    async def _execute(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
+        return await self._children.run(function, args)
+
+    async def stats(self) -> dict[str, Any]:
+        found = await super().stats()
+        return {**found, "children": self._children.children(), "resets": self._children.resets}
+
+
+WORKER_CLASSES: dict[str, type[_Worker]] = {
+    "indexer": TuiIndexerWorker,
+    "marker": TuiMarkerWorker,
+}

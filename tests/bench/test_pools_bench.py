@@ -1,0 +1,116 @@
+"""Pools benchmark: resize latency, and dispatch overhead against `ray.util.ActorPool`.
+
+Run on demand (the results go into docs/benchmarks.md by hand, with the machine's load):
+    .venv/bin/python -m pytest tests/bench/test_pools_bench.py -m bench -s
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import ray
+from ray.util import ActorPool
+
+from openrag_tui.config import EnvFile, Settings
+from openrag_tui.pools import control
+from openrag_tui.pools.roster import Phase
+from openrag_tui.pools.tasks import noop
+from tests.support.raycluster import TestCluster, wait_until
+
+pytestmark = pytest.mark.bench
+
+ACTORS = 4
+TASKS = 2_000
+REPEATS = 3
+
+
+def deployed(cluster: TestCluster, folder: Path, namespace: str, slots: int, size: int) -> None:
+    env = folder / ".env"
+    env.write_text(
+        f"RAY_POOL_SIZE={size}\nRAY_NUM_GPUS=0.1\nRAY_MAX_TASKS_PER_WORKER={slots}\n"
+        f"MARKER_POOL_SIZE=0\nOPENRAG_TUI_NAMESPACE={namespace}\n"
+        f"RAY_HEAD_ADDRESS={cluster.gcs_address}\n"
+    )
+    settings = Settings.from_envfile(EnvFile.read(env))
+    control.connect(settings)
+    control.deploy(settings)
+    assert control.wait_for("indexer", size, timeout=120).outcome == "reached"
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    name = f"ortui-bench-{uuid.uuid4().hex[:8]}"
+    yield name
+    control.teardown()
+    ray.shutdown()
+
+
+def timed_scale(size: int) -> float:
+    started = time.perf_counter()
+    assert control.scale("indexer", size, timeout=120).outcome == "reached"
+    return time.perf_counter() - started
+
+
+def test_resize_latency(ray_cluster: TestCluster, tmp_path: Path, namespace: str) -> None:
+    deployed(ray_cluster, tmp_path, namespace, slots=5, size=1)
+    steps: dict[str, list[float]] = {
+        "+1 (1->2)": [],
+        "+4 (2->6)": [],
+        "-4 (6->2), idle": [],
+        "-4 (6->2), busy": [],
+    }
+    for _ in range(REPEATS):
+        steps["+1 (1->2)"].append(timed_scale(2))
+        steps["+4 (2->6)"].append(timed_scale(6))
+        steps["-4 (6->2), idle"].append(timed_scale(2))
+        timed_scale(6)
+        busy = [control.submit("indexer", "sleep", 0.5) for _ in range(6 * 5)]
+        wait_until(lambda: control.state("indexer").in_flight == 30, 30, "every slot busy")
+        steps["-4 (6->2), busy"].append(timed_scale(2))  # retirees finish their 0.5 s tasks
+        ray.get(busy)
+        timed_scale(1)
+    print(f"\nresize latency, median of {REPEATS} (min-max), until all alive / all ended:")
+    for step, times in steps.items():
+        print(f"  {step:18} {statistics.median(times):6.2f} s ({min(times):.2f}-{max(times):.2f})")
+
+
+@pytest.mark.parametrize("slots", [1, 5])
+def test_dispatch_overhead_against_actor_pool(
+    ray_cluster: TestCluster, tmp_path: Path, namespace: str, slots: int
+) -> None:
+    deployed(ray_cluster, tmp_path, namespace, slots=slots, size=ACTORS)
+    handles = [
+        ray.get_actor(name, namespace=namespace)
+        for name in control.state("indexer").names(Phase.ALIVE)
+    ]
+    baseline = ActorPool(handles)
+
+    def ours() -> None:
+        assert ray.get([control.submit("indexer", "noop") for _ in range(TASKS)]) == [None] * TASKS
+
+    def actor_pool() -> None:
+        results = list(baseline.map_unordered(lambda a, _: a.run.remote(noop, ()), range(TASKS)))
+        assert results == [None] * TASKS
+
+    ours_rates, pool_rates = [], []
+    for _ in range(REPEATS):  # interleaved, so drifting load hits both alike
+        ours_rates.append(_rate(ours))
+        pool_rates.append(_rate(actor_pool))
+    mine, theirs = statistics.median(ours_rates), statistics.median(pool_rates)
+    print(
+        f"\n{TASKS} no-op tasks over {ACTORS} actors, {slots} slot(s) each, median of {REPEATS}:"
+        f"\n  our pool      {mine:7.0f} tasks/s"
+        f"\n  ActorPool     {theirs:7.0f} tasks/s"
+        f"\n  ratio (ours / ActorPool) {mine / theirs:.2f}"
+    )
+
+
+def _rate(run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return TASKS / (time.perf_counter() - started)

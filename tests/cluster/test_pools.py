@@ -1,0 +1,299 @@
+"""The pools on the real two-node cluster: live resizes lose nothing, deaths are healed.
+
+One deployment (namespace `ortui-test-<uuid>`, 0.1 GPU per actor) serves the module and is torn
+down at its end, so the shared cluster is left as found. Tests set the sizes they need first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+import ray
+
+from openrag_tui.config import EnvFile, Settings
+from openrag_tui.pools import control
+from openrag_tui.pools.roster import Phase, PoolState
+from tests.support.raycluster import TestCluster, wait_until
+
+NAMESPACE = f"ortui-test-{uuid.uuid4().hex[:8]}"
+ENV = """\
+# pools for the live tests
+RAY_POOL_SIZE=2
+RAY_NUM_GPUS=0.1 # a tenth of a GPU each
+RAY_MAX_TASKS_PER_WORKER=2
+MARKER_POOL_SIZE=1
+MARKER_NUM_GPUS=0.1
+MARKER_MAX_PROCESSES=2
+MARKER_MIN_PROCESSES=1
+MARKER_MAX_TASKS_PER_CHILD=3
+OPENRAG_TUI_NAMESPACE={namespace}
+RAY_HEAD_ADDRESS={address}
+"""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    cluster: TestCluster
+    env_file: Path
+
+
+def cli(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
+    """The real command, its log file kept beside the .env."""
+    return subprocess.run(
+        [sys.executable, "-m", "openrag_tui", *args, "--env", str(env_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "XDG_STATE_HOME": str(env_file.parent)},
+    )
+
+
+def write_env(folder: Path, cluster: TestCluster, namespace: str, extra: str = "") -> Path:
+    path = folder / ".env"
+    path.write_text(ENV.format(namespace=namespace, address=cluster.gcs_address) + extra)
+    return path
+
+
+def named_actors(namespace: str) -> set[str]:
+    return {
+        entry["name"]
+        for entry in ray.util.list_named_actors(all_namespaces=True)
+        if entry["namespace"] == namespace
+    }
+
+
+def end_namespace(namespace: str) -> None:
+    """Kill whatever a failed test left in a namespace of ours."""
+    for name in named_actors(namespace):
+        ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+
+
+def resize(pool: str, size: int) -> PoolState:
+    result = control.scale(pool, size, timeout=60)
+    assert result.outcome == "reached", result
+    return result.state
+
+
+def worker(name: str) -> ray.actor.ActorHandle:
+    return ray.get_actor(name, namespace=NAMESPACE)
+
+
+@pytest.fixture(scope="module")
+def pools(
+    ray_cluster: TestCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    env_file = write_env(tmp_path_factory.mktemp("pools"), ray_cluster, NAMESPACE)
+    settings = Settings.from_envfile(EnvFile.read(env_file))
+    control.connect(settings)
+    try:
+        control.deploy(settings)
+        for pool, size in (("indexer", 2), ("marker", 1)):
+            assert control.wait_for(pool, size, timeout=60).outcome == "reached"
+        yield Deployment(ray_cluster, env_file)
+    finally:
+        control.teardown()
+        end_namespace(NAMESPACE)
+        assert named_actors(NAMESPACE) == set()
+        ray.shutdown()
+
+
+def test_scaling_up_and_down_while_tasks_run_completes_each_task_once(pools: Deployment) -> None:
+    before = resize("indexer", 2)
+    original = pools.env_file.read_bytes()
+    refs = {task_id: control.submit("indexer", "sleep", 0.5, task_id) for task_id in range(64)}
+    wait_until(lambda: control.state("indexer").waiting, 10, "callers waiting for a slot")
+
+    up = cli("scale", "indexer", "4", "--json", env_file=pools.env_file)
+    assert up.returncode == 0, up.stderr
+    assert json.loads(up.stdout)["state"]["alive"] == 4
+    seen: list[PoolState] = []
+    down = control.scale("indexer", 2, timeout=60, on_progress=seen.append)
+
+    assert {task_id: ray.get(ref, timeout=60) for task_id, ref in refs.items()} == {
+        task_id: task_id for task_id in refs
+    }
+    assert down.outcome == "reached"
+    assert seen[0].retiring and seen[0].in_flight, "retirees should have had tasks to finish"
+    after = control.state("indexer")
+    assert after.completed - before.completed == len(refs)
+    assert (after.retried, after.lost) == (before.retried, before.lost)
+    changed = [
+        (old, new)
+        for old, new in zip(
+            original.splitlines(keepends=True),
+            pools.env_file.read_bytes().splitlines(keepends=True),
+            strict=True,
+        )
+        if old != new
+    ]
+    assert changed == [(b"RAY_POOL_SIZE=2\n", b"RAY_POOL_SIZE=4\n")]
+
+
+def test_a_killed_actor_is_replaced_and_its_tasks_retried(pools: Deployment) -> None:
+    before = resize("indexer", 2)
+    refs = [control.submit("indexer", "sleep", 1.0, task_id) for task_id in range(4)]
+    busy = wait_until(
+        lambda: control.state("indexer").in_flight == 4 and control.state("indexer").members,
+        10,
+        "every slot busy",
+    )
+    victim = busy[0].name
+    ray.kill(worker(victim))
+
+    assert sorted(ray.get(refs, timeout=60)) == [0, 1, 2, 3]
+    after = wait_until(
+        lambda: (state := control.state("indexer")).settled and state.alive == 2 and state,
+        30,
+        "the pool back at 2 alive",
+    )
+    assert victim not in after.names(Phase.ALIVE)
+    assert after.lost == before.lost + 1
+    assert after.retried == before.retried + 2  # the two tasks the victim held
+    assert after.completed == before.completed + 4
+
+
+def test_a_failing_task_fails_once_and_is_not_retried(pools: Deployment) -> None:
+    before = control.state("indexer")
+    with pytest.raises(RuntimeError, match="broken input"):
+        control.run("indexer", "fail", "broken input", timeout=30)
+    after = control.state("indexer")
+    assert (after.retried, after.lost) == (before.retried, before.lost)
+
+
+def test_concurrent_resizes_converge_without_orphans(pools: Deployment) -> None:
+    resize("indexer", 2)
+    sizes = (3, 0, 4, 1)
+    with ThreadPoolExecutor(len(sizes)) as threads:
+        results = list(threads.map(lambda n: control.scale("indexer", n, timeout=60), sizes))
+
+    final = wait_until(
+        lambda: (state := control.state("indexer")).settled and state, 60, "the pool settled"
+    )
+    assert final.target in sizes
+    assert {r.outcome for r in results} <= {"reached", "superseded"}
+    assert any(r.requested == final.target and r.outcome == "reached" for r in results)
+    indexers = {name for name in named_actors(NAMESPACE) if name.startswith("ortui-indexer-")}
+    assert indexers == set(final.names(Phase.ALIVE))
+    assert len(indexers) == final.target
+
+
+def test_a_restarted_supervisor_adopts_the_pools_actors(pools: Deployment) -> None:
+    before = resize("indexer", 2)
+    ray.kill(ray.get_actor("ortui-supervisor-indexer", namespace=NAMESPACE), no_restart=False)
+    after = wait_until(
+        lambda: (state := control.state("indexer")).version < before.version and state.settled
+        and state,
+        30,
+        "the restarted supervisor to adopt its actors",
+    )  # fmt: skip
+    assert after.target == 2
+    assert set(after.names(Phase.ALIVE)) == set(before.names(Phase.ALIVE))
+    assert control.run("indexer", "echo", "still here", timeout=30) == "still here"
+
+
+def test_marker_subprocesses_are_recycled_after_max_tasks_per_child(pools: Deployment) -> None:
+    (name,) = resize("marker", 1).names(Phase.ALIVE)
+    pids = [control.run("marker", "pid", timeout=30) for _ in range(9)]
+
+    per_child = Counter(pids)
+    assert max(per_child.values()) <= 3  # MARKER_MAX_TASKS_PER_CHILD
+    assert len(per_child) >= 3
+    assert ray.get(worker(name).stats.remote())["pid"] not in per_child
+
+
+def test_a_killed_marker_subprocess_resets_the_pool_and_work_continues(pools: Deployment) -> None:
+    (name,) = resize("marker", 1).names(Phase.ALIVE)
+    marker = worker(name)
+    resets = ray.get(marker.stats.remote())["resets"]
+    child = control.run("marker", "pid", timeout=30)
+    os.kill(child, signal.SIGKILL)
+    wait_until(
+        lambda: child not in ray.get(marker.stats.remote())["children"], 10, "the child gone"
+    )
+
+    assert [control.run("marker", "echo", n, timeout=30) for n in range(2)] == [0, 1]
+    stats = ray.get(marker.stats.remote())
+    assert stats["resets"] == resets + 1
+    assert stats["children"] and child not in stats["children"]
+
+
+def test_marker_subprocesses_end_with_their_actor(pools: Deployment) -> None:
+    resize("marker", 1)
+    child = control.run("marker", "pid", timeout=30)
+    resize("marker", 0)
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    wait_until(gone, 15, f"subprocess {child} to exit after its actor ended")
+    resize("marker", 1)
+
+
+def test_a_target_beyond_capacity_stays_pending_and_status_says_why(
+    ray_cluster: TestCluster, tmp_path: Path
+) -> None:
+    """Marker actors of 2 whole GPUs: the cluster (4 + 2 GPUs, some slivers taken) holds 3 at
+    most, so asking for 4 leaves at least one pending, in a namespace of its own."""
+    namespace = f"{NAMESPACE}-capacity"
+    env_file = write_env(tmp_path, ray_cluster, namespace, "MARKER_NUM_GPUS=2\n")
+    env_file.write_text(
+        env_file.read_text().replace("RAY_POOL_SIZE=2", "RAY_POOL_SIZE=0")
+        .replace("MARKER_POOL_SIZE=1", "MARKER_POOL_SIZE=0")
+    )  # fmt: skip
+    try:
+        deployed = cli("pools", "deploy", "--json", env_file=env_file)
+        assert deployed.returncode == 0, deployed.stderr
+
+        scaled = cli(
+            "scale", "marker", "4", "--timeout", "4", "--json",
+            "--dashboard", ray_cluster.dashboard_url, env_file=env_file,
+        )  # fmt: skip
+        assert scaled.returncode == 1, scaled.stderr  # not reached
+        report = json.loads(scaled.stdout)
+        state = report["state"]
+        assert report["outcome"] == "unsettled"
+        assert state["alive"] + state["pending"] == 4 and state["pending"] >= 1
+        assert len(report["why_pending"]) == state["pending"]
+        assert {item["reason"] for item in report["why_pending"]} <= {"waiting", "infeasible"}
+        assert b"MARKER_POOL_SIZE=4\n" in env_file.read_bytes()
+
+        status = subprocess.run(
+            [sys.executable, "-m", "openrag_tui", "status", "--json", "--env", str(env_file),
+             "--dashboard", ray_cluster.dashboard_url],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        pending = [
+            item for item in json.loads(status.stdout)["pending"] if item["namespace"] == namespace
+        ]
+        assert {item["name"] for item in pending} == {i["name"] for i in report["why_pending"]}
+        for item in pending:
+            assert (item["class_name"], item["pool"]) == ("TuiMarkerWorker", "marker")
+            assert item["reason"] in ("waiting", "infeasible") and "GPU" in item["detail"]
+
+        pools = cli("pools", "status", "--json", env_file=env_file)
+        assert pools.returncode == 0, pools.stderr
+        marker = json.loads(pools.stdout)["marker"]
+        assert (marker["target"], marker["alive"] + marker["pending"]) == (4, 4)
+
+        ended = cli("pools", "teardown", "--yes", env_file=env_file)
+        assert ended.returncode == 0, ended.stderr
+        assert named_actors(namespace) == set()
+    finally:
+        end_namespace(namespace)
