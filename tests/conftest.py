@@ -11,6 +11,8 @@ from pytest_textual_snapshot import SVGImageExtension
 
 from tests.support.raycluster import TestCluster, running_cluster
 
+pytest_plugins = ["tests.support.fake_ray"]  # the `fake_ray` fixture
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = ROOT / "snapshots"
 

@@ -13,9 +13,13 @@ from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.screen import Screen
 
+from openrag_tui.cluster.processes import ray_processes
+from openrag_tui.cluster.targets import LifecycleError, LocalHead, Target
 from openrag_tui.ui.backend import Backend, ClientFactory
 from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap
 from openrag_tui.ui.messages import EnvReloaded
+from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
+from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.env_editor import EnvEditorScreen
 from openrag_tui.ui.screens.help import HelpScreen
 from openrag_tui.ui.screens.main import MainScreen
@@ -85,6 +89,42 @@ class OpenRagApp(App[int]):
     def action_open_env_editor(self) -> None:
         if not isinstance(self.screen, EnvEditorScreen):
             self.push_screen(EnvEditorScreen())
+
+    def action_start_cluster(self) -> None:
+        try:
+            target = self.backend.cluster_target()
+        except LifecycleError as error:
+            self.notify(str(error), title="Cannot start", severity="error", timeout=10)
+            return
+        self.push_screen(ClusterLogScreen(self.backend.start_run(target)))
+
+    def action_stop_cluster(self) -> None:
+        try:
+            target = self.backend.cluster_target()
+        except LifecycleError as error:
+            self.notify(str(error), title="Cannot stop", severity="error", timeout=10)
+            return
+        self._confirm_stop(target)
+
+    @work(thread=True, exit_on_error=False, group="lifecycle")
+    def _confirm_stop(self, target: Target) -> None:
+        """Say exactly what a stop ends (a local `ray stop` ends every Ray process here)."""
+        if isinstance(target, LocalHead):
+            processes = ray_processes()
+            listed = "\n".join(str(process) for process in processes[:12])
+            more = f"\n… and {len(processes) - 12} more" if len(processes) > 12 else ""
+            question = (
+                f"`ray stop` ends all {len(processes)} Ray processes on this machine:\n"
+                f"{listed}{more}\nStop them?"
+            )
+        else:
+            question = f"Run `ray down -y {target.path}`? It stops every node of {target.name}."
+
+        def decide(stop: bool | None) -> None:
+            if stop:
+                self.push_screen(ClusterLogScreen(self.backend.stop_run(target)))
+
+        self.call_from_thread(self.push_screen, ConfirmScreen(question, "stop", "keep"), decide)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette lists every action the current screen's keys offer, then Textual's own."""

@@ -7,7 +7,9 @@ from collections.abc import Callable, Mapping
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
+from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
 from openrag_tui.cluster.refresh import read_view
+from openrag_tui.cluster.targets import Target, choose_target
 from openrag_tui.config import set_env_values
 from openrag_tui.workspace import Workspace
 
@@ -48,6 +50,19 @@ class Backend:
         """Whether someone edited the .env since we read it (the panel then reloads it)."""
         env = self.workspace.env
         return env.changed_on_disk() if env.path.exists() else self.workspace.location.exists
+
+    def cluster_target(self) -> Target:
+        """What start and stop act on (cluster.yaml or a local head); raises LifecycleError."""
+        workspace = self.workspace
+        return choose_target(workspace.settings, workspace.location.path.parent)
+
+    def start_run(self, target: Target) -> ClusterRun:
+        workspace = self.workspace
+        return start_run(target, workspace.settings, workspace.location.path, workspace.client())
+
+    def stop_run(self, target: Target) -> ClusterRun:
+        workspace = self.workspace
+        return stop_run(target, workspace.settings, workspace.location.path, workspace.client())
 
     def set_env(self, updates: Mapping[str, str]) -> Workspace:
         """Save through the round-trip editor; raises EnvEditRefused or EnvFileChanged."""

@@ -23,12 +23,24 @@ CHANGING_ACTIONS: set[str] = set()
 
 
 def key(
-    binding_id: str, keys: str, action: str, description: str, *, changes: bool = False, show=True
+    binding_id: str,
+    keys: str,
+    action: str,
+    description: str,
+    *,
+    changes: bool = False,
+    show: bool = True,
+    group: str | None = None,
 ) -> Binding:
-    """A Binding with an id (for the keymap); `changes` marks it hidden in --read-only."""
+    """A Binding with an id (for the keymap); `changes` marks it hidden in --read-only.
+
+    Bindings sharing a `group` show as one entry in the footer (`U D cluster`), which keeps
+    every action visible at 80 columns; `?` still lists each one.
+    """
     if changes:
-        CHANGING_ACTIONS.add(action)
-    return Binding(keys, action, description, show=show, id=binding_id)
+        CHANGING_ACTIONS.add(action.removeprefix("app."))
+    footer_group = Binding.Group(group) if group else None
+    return Binding(keys, action, description, show=show, id=binding_id, group=footer_group)
 
 
 def keymap_path() -> Path:

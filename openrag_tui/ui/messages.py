@@ -25,3 +25,7 @@ class ReadFailed(Message):
 
 class EnvReloaded(Message):
     """The .env was read again (saved here, or edited elsewhere): settings may have changed."""
+
+
+class ClusterChanged(Message):
+    """Something changed the cluster (a start, a stop, a resize): poll now, not in a while."""

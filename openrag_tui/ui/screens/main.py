@@ -22,7 +22,7 @@ from openrag_tui.config import Severity
 from openrag_tui.render import bar_legend, pending_lines, warning_lines
 from openrag_tui.ui.backend import Backend
 from openrag_tui.ui.keys import key
-from openrag_tui.ui.messages import EnvReloaded, ReadFailed, ViewRead
+from openrag_tui.ui.messages import ClusterChanged, EnvReloaded, ReadFailed, ViewRead
 from openrag_tui.ui.screens.base import PanelScreen
 from openrag_tui.ui.screens.node_detail import NodeDetailScreen
 from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
@@ -54,6 +54,8 @@ class MainScreen(PanelScreen):
         key("filter", "slash", "filter", "Filter"),
         key("sort", "o", "cycle_sort", "Sort"),
         key("env", "e", "app.open_env_editor", ".env"),
+        key("start", "U", "app.start_cluster", "Start", changes=True, group="cluster"),
+        key("stop", "D", "app.stop_cluster", "Stop", changes=True, group="cluster"),
     ]
 
     def __init__(self, backend: Backend) -> None:
@@ -140,6 +142,9 @@ class MainScreen(PanelScreen):
     def on_env_reloaded(self, _message: EnvReloaded) -> None:
         """Pool targets and the dashboard URL come from the .env: show them at once."""
         self._show_env_problems()
+        self._restart_polling()
+
+    def on_cluster_changed(self, _message: ClusterChanged) -> None:
         self._restart_polling()
 
     # ------------------------------------------------------------ drawing

@@ -1,0 +1,106 @@
+"""Starting and stopping from the panel: the log pane, cancel, the stop confirmation, read-only.
+
+`ray` here is a stand-in script (tests/support/fake_ray.py), so these tests see the panel's side
+of a run; tests/cluster/test_lifecycle.py starts and stops real clusters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Log
+
+from openrag_tui.cluster.lifecycle import Outcome
+from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
+from openrag_tui.ui.screens.confirm import ConfirmScreen
+from openrag_tui.ui.screens.main import MainScreen
+from tests.ui.conftest import settle, wait_for
+
+LOCAL_HEAD_ENV = "RAY_HEAD_ADDRESS=127.0.0.1:6390\nRAY_DASHBOARD_PORT=9\nOPENRAG_TUI_LOCAL_GPUS=2\n"
+
+
+def _env(env_copy: Path, mode: str) -> Path:
+    env_copy.write_text(env_copy.read_text() + LOCAL_HEAD_ENV + f"FAKE_RAY={mode}\n")
+    return env_copy
+
+
+async def _start_and_finish(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("U")
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, ClusterLogScreen)
+            and pilot.app.screen.run.result is not None
+        ),
+        "the start to end",
+    )
+    await pilot.pause()
+
+
+def test_failed_start_log_80x24(snap_compare, recorded_app, env_copy, fake_ray) -> None:
+    app = recorded_app(env_file=_env(env_copy, "fail"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_start_and_finish)
+
+
+async def test_the_log_streams_rays_lines_and_the_result(recorded_app, env_copy, fake_ray) -> None:
+    app = recorded_app(env_file=_env(env_copy, "fail"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _start_and_finish(pilot)
+        screen = app.screen
+        lines = list(screen.query_one(Log).lines)
+        assert lines[0].startswith("$ ray start --head --port 6390")
+        assert "--num-gpus 2" in lines[0]
+        assert "Error: Failed to setup head node." in lines
+        assert not any("\x1b" in line for line in lines)
+        assert screen.run.result.outcome is Outcome.FAILED
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_x_cancels_a_running_start(recorded_app, env_copy, fake_ray) -> None:
+    app = recorded_app(env_file=_env(env_copy, "hang"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("U")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ClusterLogScreen)
+                and any("grandchild" in line for line in app.screen.query_one(Log).lines)
+            ),
+            "the stand-in to be running",
+        )
+        screen = app.screen
+        await pilot.press("escape")  # no way back while it runs
+        assert app.screen is screen
+        await pilot.press("x")
+        await wait_for(pilot, lambda: screen.run.result is not None, "the cancel")
+        assert screen.run.result.outcome is Outcome.CANCELLED
+
+
+async def test_stop_says_what_it_ends_and_n_keeps_everything(
+    recorded_app, env_copy, fake_ray
+) -> None:
+    app = recorded_app(env_file=_env(env_copy, "ok"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("D")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "`ray stop` ends all" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+    assert not (fake_ray.parent / "calls").exists()  # nothing ran
+
+
+async def test_read_only_has_no_start_or_stop(recorded_app, env_copy, fake_ray) -> None:
+    app = recorded_app(env_file=_env(env_copy, "ok"), read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        actions = {active.binding.action for active in app.screen.active_bindings.values()}
+        assert not {"app.start_cluster", "app.stop_cluster"} & actions
+        await pilot.press("U", "D")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+    assert not (fake_ray.parent / "calls").exists()
