@@ -18,7 +18,7 @@ from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import ActorAlreadyExistsError, RayActorError
+from ray.exceptions import ActorAlreadyExistsError, RayActorError, RayTaskError
 
 from openrag_tui.pools.roster import Member, Phase, PoolState, Roster
 from openrag_tui.pools.spec import PoolSpec, actor_index
@@ -82,6 +82,8 @@ class PoolSupervisor:
             member = await self._acquire()
             try:
                 result = await self._call(member.name, function, args)
+            except RayTaskError:  # the task's own failure, even one about another actor
+                raise
             except RayActorError as error:
                 self._lost(member.name, error)
                 if attempt < MAX_ATTEMPTS:
@@ -92,12 +94,6 @@ class PoolSupervisor:
             self._counts["completed"] += 1
             return result
         raise TaskLost(f"the {self._spec.name} actors running a task died {MAX_ATTEMPTS} times")
-
-    async def _call(self, name: str, function: Any, args: tuple[Any, ...]) -> Any:
-        handle = self._handles.get(name)
-        if handle is None:  # it died between being picked and being called
-            raise RayActorError()
-        return await handle.run.remote(function, args)
 
     async def shutdown(self) -> list[str]:
         """End every actor now, in-flight tasks included: the pool is being torn down."""
@@ -201,6 +197,12 @@ class PoolSupervisor:
         self._changed = asyncio.Event()
 
     # Slots
+
+    async def _call(self, name: str, function: Any, args: tuple[Any, ...]) -> Any:
+        handle = self._handles.get(name)
+        if handle is None:  # it died between being picked and being called
+            raise RayActorError()
+        return await handle.run.remote(function, args)
 
     async def _acquire(self) -> Member:
         """A member with a free slot, its slot taken; callers queue first come, first served."""

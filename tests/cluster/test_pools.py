@@ -113,12 +113,15 @@ def pools(
 def test_scaling_up_and_down_while_tasks_run_completes_each_task_once(pools: Deployment) -> None:
     before = resize("indexer", 2)
     original = pools.env_file.read_bytes()
-    refs = {task_id: control.submit("indexer", "sleep", 0.5, task_id) for task_id in range(64)}
+    refs = {task_id: control.submit("indexer", "sleep", 0.5, task_id) for task_id in range(48)}
     wait_until(lambda: control.state("indexer").waiting, 10, "callers waiting for a slot")
 
     up = cli("scale", "indexer", "4", "--json", env_file=pools.env_file)
     assert up.returncode == 0, up.stderr
-    assert json.loads(up.stdout)["state"]["alive"] == 4
+    grown = json.loads(up.stdout)["state"]
+    assert grown["alive"] == 4 and grown["in_flight"], "the first tasks should still be running"
+    refs.update({n: control.submit("indexer", "sleep", 0.5, n) for n in range(48, 72)})
+    wait_until(lambda: control.state("indexer").in_flight == 8, 10, "all 8 slots busy")
     seen: list[PoolState] = []
     down = control.scale("indexer", 2, timeout=60, on_progress=seen.append)
 
@@ -126,7 +129,7 @@ def test_scaling_up_and_down_while_tasks_run_completes_each_task_once(pools: Dep
         task_id: task_id for task_id in refs
     }
     assert down.outcome == "reached"
-    assert seen[0].retiring and seen[0].in_flight, "retirees should have had tasks to finish"
+    assert (seen[0].retiring, seen[0].in_flight) == (2, 8)  # retirees finish their tasks
     after = control.state("indexer")
     assert after.completed - before.completed == len(refs)
     assert (after.retried, after.lost) == (before.retried, before.lost)
@@ -269,7 +272,7 @@ def test_a_target_beyond_capacity_stays_pending_and_status_says_why(
         state = report["state"]
         assert report["outcome"] == "unsettled"
         assert state["alive"] + state["pending"] == 4 and state["pending"] >= 1
-        assert len(report["why_pending"]) == state["pending"]
+        assert 1 <= len(report["why_pending"]) <= state["pending"]  # some may still be starting
         assert {item["reason"] for item in report["why_pending"]} <= {"waiting", "infeasible"}
         assert b"MARKER_POOL_SIZE=4\n" in env_file.read_bytes()
 
