@@ -78,6 +78,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     scale = commands.add_parser("scale", help="resize a pool live and write its size to the .env")
     scale.add_argument("pool", choices=POOLS, metavar="POOL", help="indexer or marker")
     scale.add_argument("size", type=_size, metavar="N", help="actors wanted (0 or more)")
+    scale.add_argument(
+        "--deploy", action="store_true", help="deploy the pools first if they are not yet"
+    )
     _wait_options(scale)
     scale.set_defaults(handler=run_scale)
 
@@ -116,6 +119,8 @@ def run_scale(args: argparse.Namespace, console: Console, _errors: Console) -> i
 
     workspace = open_workspace(args.env, args.dashboard)
     with _connected(workspace, args):
+        if args.deploy:
+            control.deploy(workspace.settings)
         control.state(args.pool)  # not deployed: fails here, before the .env is touched
         _write_size(workspace, args.pool, args.size)
         progress = None if args.json else _progress_printer(console)

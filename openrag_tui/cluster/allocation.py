@@ -130,6 +130,29 @@ class PoolStatus:
 
 
 @dataclass(frozen=True)
+class ScalePreview:
+    """What a resize to `size` would give right now: how many run, how many stay pending."""
+
+    size: int
+    running: int
+    pending: int
+    retiring: int
+
+
+def scale_preview(pool: PoolStatus, size: int) -> ScalePreview:
+    """Before a resize: the alive actors stay, new ones take what fits now, the rest wait.
+
+    Alive actors above `size` retire once their in-flight work is done. An estimate: Ray places
+    the new actors, and the cluster may change meanwhile.
+    """
+    if size <= pool.alive:
+        return ScalePreview(size, size, 0, pool.alive - size)
+    room = size - pool.alive if pool.fits_more is None else pool.fits_more
+    starting = min(size - pool.alive, room)
+    return ScalePreview(size, pool.alive + starting, size - pool.alive - starting, 0)
+
+
+@dataclass(frozen=True)
 class PendingActor:
     """An actor Ray has not placed, and a plain sentence saying why."""
 

@@ -150,6 +150,12 @@ class OpenRagApp(App[int]):
             self.backend.reload_workspace()
             self.call_from_thread(self.broadcast_env_reloaded)
 
+    @work(thread=True, exit_on_error=False, group="env-watch")
+    def backend_changed_env(self) -> None:
+        """A command of ours wrote the .env: read it now rather than at the next watch."""
+        self.backend.reload_workspace()
+        self.call_from_thread(self.broadcast_env_reloaded)
+
     def broadcast_env_reloaded(self) -> None:
         for screen in self.screen_stack:
             screen.post_message(EnvReloaded())

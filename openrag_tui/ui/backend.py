@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
 from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
+from openrag_tui.cluster.processes import ProcessStream
 from openrag_tui.cluster.refresh import read_view
 from openrag_tui.cluster.targets import Target, choose_target
 from openrag_tui.config import set_env_values
@@ -63,6 +66,14 @@ class Backend:
     def stop_run(self, target: Target) -> ClusterRun:
         workspace = self.workspace
         return stop_run(target, workspace.settings, workspace.location.path, workspace.client())
+
+    def scale_process(self, pool: str, size: int) -> ProcessStream:
+        """`openrag-tui scale` in a child process: Ray's driver, and whatever its C++ core
+        prints, stay out of the panel's process and terminal; its lines are the progress."""
+        workspace = self.workspace
+        argv = [sys.executable, "-m", "openrag_tui", "scale", pool, str(size), "--deploy"]
+        argv += ["--env", str(workspace.location.path), "--dashboard", workspace.dashboard_url]
+        return ProcessStream(argv, os.environ)
 
     def set_env(self, updates: Mapping[str, str]) -> Workspace:
         """Save through the round-trip editor; raises EnvEditRefused or EnvFileChanged."""

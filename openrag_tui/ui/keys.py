@@ -38,7 +38,7 @@ def key(
     every action visible at 80 columns; `?` still lists each one.
     """
     if changes:
-        CHANGING_ACTIONS.add(action.removeprefix("app."))
+        CHANGING_ACTIONS.add(action.removeprefix("app.").split("(")[0])
     footer_group = Binding.Group(group) if group else None
     return Binding(keys, action, description, show=show, id=binding_id, group=footer_group)
 

@@ -131,7 +131,7 @@ async def test_sort_and_interval_keys_change_the_view(recorded_app) -> None:
         screen = app.screen
         await pilot.press("o")
         assert screen.sort == "free"
-        assert "sort free" in str(screen.query_one("#legend").render())
+        assert "sort: free" in str(screen.query_one("#legend").render())
         await pilot.press("i")
         assert screen.interval == 5.0
         assert "every 5s" in str(screen.query_one("#legend").render())

@@ -22,6 +22,7 @@ from openrag_tui.cluster.allocation import (
     pack_gpus,
     pool_of,
     pool_targets,
+    scale_preview,
 )
 from openrag_tui.cluster.state import Actor, parse
 from openrag_tui.config import Settings
@@ -465,3 +466,15 @@ def test_generated_cluster_matches_rays_usage_by_node() -> None:
     reasons = {p.actor.name: p.reason for p in view.pending}
     assert reasons == {"too-big": "infeasible", "marker-wait": "waiting"}
     assert pending_named(view, "too-big").autoscaler_message is not None
+
+
+@pytest.mark.parametrize(
+    ("size", "running", "pending", "retiring"),
+    [(0, 0, 0, 3), (2, 2, 0, 1), (3, 3, 0, 0), (5, 5, 0, 0), (6, 6, 0, 0), (8, 6, 2, 0)],
+)
+def test_scale_preview(view: ClusterView, size: int, running: int, pending: int, retiring: int):
+    """The recorded indexer pool: 3 alive, room for 3 more of 0.5 GPU."""
+    indexer = next(pool for pool in view.pools if pool.name == "indexer")
+    assert (indexer.alive, indexer.fits_more) == (3, 3)
+    preview = scale_preview(indexer, size)
+    assert (preview.running, preview.pending, preview.retiring) == (running, pending, retiring)

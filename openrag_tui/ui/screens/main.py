@@ -6,6 +6,9 @@ backs off; a view that arrives while a modal is open waits until the screen is b
 
 from __future__ import annotations
 
+import threading
+import time
+from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,19 +19,24 @@ from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
-from openrag_tui.cluster.allocation import ClusterView
+from openrag_tui.cluster.allocation import ClusterView, PoolStatus
 from openrag_tui.cluster.dashboard import DashboardError
+from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
 from openrag_tui.config import Severity
 from openrag_tui.render import bar_legend, pending_lines, warning_lines
 from openrag_tui.ui.backend import Backend
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import ClusterChanged, EnvReloaded, ReadFailed, ViewRead
 from openrag_tui.ui.screens.base import PanelScreen
+from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.node_detail import NodeDetailScreen
+from openrag_tui.ui.screens.scale_dialog import ScaleScreen
 from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
 from openrag_tui.ui.widgets.status_bar import Freshness, StatusBar
 
 MAX_BACKOFF_SECONDS = 30.0
+#: how long a resize may take before the panel stops waiting for it (seconds)
+RESIZE_TIMEOUT_SECONDS = 180.0
 #: what the interval key cycles through (seconds)
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -50,10 +58,14 @@ class MainScreen(PanelScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         key("refresh", "r", "refresh_now", "Refresh"),
         key("pause", "p", "toggle_pause", "Pause"),
-        key("interval", "i", "cycle_interval", "Interval"),
+        # sort and interval are named with their keys in the legend line, not in the footer
+        key("interval", "i", "cycle_interval", "Interval", show=False),
         key("filter", "slash", "filter", "Filter"),
-        key("sort", "o", "cycle_sort", "Sort"),
+        key("sort", "o", "cycle_sort", "Sort", show=False),
         key("env", "e", "app.open_env_editor", ".env"),
+        key("pool-up", "plus", "resize(1)", "Bigger", changes=True, group="pool"),
+        key("pool-down", "minus", "resize(-1)", "Smaller", changes=True, group="pool"),
+        key("pool-scale", "s", "scale_dialog", "Scale to…", changes=True, group="pool"),
         key("start", "U", "app.start_cluster", "Start", changes=True, group="cluster"),
         key("stop", "D", "app.stop_cluster", "Stop", changes=True, group="cluster"),
     ]
@@ -71,6 +83,9 @@ class MainScreen(PanelScreen):
         self._polling = False
         self._next_poll: Timer | None = None
         self._unshown: ClusterView | None = None
+        self.requested: dict[str, int] = {}  # the last size asked of each pool from here
+        self._resizes: dict[str, threading.Event] = {}  # set to stop a superseded resize
+        self._pool_progress: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
@@ -80,6 +95,7 @@ class MainScreen(PanelScreen):
             yield NodesTable(id="nodes")
             yield Static(id="legend")
             yield PoolsTable(id="pools")
+            yield Static(id="pool-progress")
             yield Static(id="pending")
             yield Static(id="warnings")
             yield Static(id="env-problems")
@@ -88,6 +104,7 @@ class MainScreen(PanelScreen):
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
         self.query_one("#filter").display = False
+        self.query_one("#pool-progress").display = False
         self._show_status()
         self._show_legend()
         self._show_env_problems()
@@ -170,7 +187,7 @@ class MainScreen(PanelScreen):
 
     def _show_legend(self) -> None:
         legend = bar_legend()
-        legend.append(f"   sort {self.sort} · every {self.interval:g}s", style="dim")
+        legend.append(f"   o sort: {self.sort} · i every {self.interval:g}s", style="dim")
         if self.filter_text:
             legend.append(f" · filter “{self.filter_text}”", style="bold")
         self.query_one("#legend", Static).update(legend)
@@ -267,6 +284,83 @@ class MainScreen(PanelScreen):
             box.value = ""
             box.display = False
             self.query_one(NodesTable).focus()
+
+    # ------------------------------------------------------------ pools
+
+    def _selected_pool(self) -> PoolStatus | None:
+        table = self.query_one(PoolsTable)
+        if self.view is None or not table.row_count:
+            self.notify("No pool figures yet: the dashboard has not answered.", severity="warning")
+            return None
+        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next(pool for pool in self.view.pools if pool.name == name)
+
+    def action_resize(self, delta: int) -> None:
+        pool = self._selected_pool()
+        if pool is not None:
+            current = self.requested.get(pool.name, pool.target)
+            self._ask_for_size(pool, max(0, current + delta))
+
+    def action_scale_dialog(self) -> None:
+        pool = self._selected_pool()
+        if pool is not None:
+            self.app.push_screen(ScaleScreen(pool), lambda size: self._ask_for_size(pool, size))
+
+    def _ask_for_size(self, pool: PoolStatus, size: int | None) -> None:
+        if size is None or size == self.requested.get(pool.name, pool.target):
+            return
+        if size > 0:
+            self._resize(pool.name, size)
+            return
+        question = (
+            f"Scale the {pool.name} pool to 0? Its {pool.alive} actors finish their work, "
+            "then end; nothing is indexed by this pool until it is scaled up again."
+        )
+        self.app.push_screen(
+            ConfirmScreen(question, "scale to 0", "keep it"),
+            lambda yes: self._resize(pool.name, 0) if yes else None,
+        )
+
+    def _resize(self, pool: str, size: int) -> None:
+        """Run `openrag-tui scale` for it; a newer request for the same pool supersedes it."""
+        if pool in self._resizes:
+            self._resizes[pool].set()
+        stop = self._resizes[pool] = threading.Event()
+        self.requested[pool] = size
+        self._show_pool_progress(pool, Text(f"{pool} → {size}: starting…", style="yellow"))
+        self.run_worker(
+            partial(self._follow_resize, pool, size, stop),
+            thread=True,
+            exit_on_error=False,
+            group=f"resize-{pool}",
+        )
+
+    def _follow_resize(self, pool: str, size: int, stop: threading.Event) -> None:
+        stream = self.backend.scale_process(pool, size)
+        last = counts = ""
+        try:
+            for line in stream.lines(time.monotonic() + RESIZE_TIMEOUT_SECONDS, stop):
+                last = line.strip() or last
+                if last.startswith(f"{pool}: "):  # `indexer: 2 alive, 1 pending, ...`
+                    counts = last.removeprefix(f"{pool}: ")
+                    self.app.call_from_thread(
+                        self._show_pool_progress, pool, Text(f"{pool} → {size}: {counts}")
+                    )
+        except StreamCancelled:
+            return  # a newer resize of the same pool took over and reports instead
+        except StreamTimeout:
+            last = f"no answer within {RESIZE_TIMEOUT_SECONDS:.0f} s"
+        ok = stream.returncode == 0
+        said = counts if ok and counts else last.removeprefix("openrag-tui: ")
+        verdict = Text(f"{pool} → {size}: {said}", style="green" if ok else "red")
+        self.app.call_from_thread(self._show_pool_progress, pool, verdict)
+        self.app.call_from_thread(self.app.backend_changed_env)
+
+    def _show_pool_progress(self, pool: str, line: Text) -> None:
+        self._pool_progress[pool] = line
+        box = self.query_one("#pool-progress", Static)
+        box.display = True
+        box.update(Text("\n").join(self._pool_progress.values()))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, NodesTable) and self.view is not None:
