@@ -69,13 +69,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_panel(args: argparse.Namespace) -> int:
+    from openrag_tui import embedded
+    from openrag_tui.cluster.targets import LifecycleError
     from openrag_tui.logfile import send_logs_to_file
     from openrag_tui.ui.app import make_app
     from openrag_tui.workspace import open_workspace
 
     send_logs_to_file()
-    app = make_app(open_workspace(args.env, args.dashboard), read_only=args.read_only)
+    workspace = open_workspace(args.env, args.dashboard)
+    if not args.read_only and embedded.wanted(workspace, bool(args.env), bool(args.dashboard)):
+        try:
+            workspace = embedded.start(print)
+        except LifecycleError as error:
+            print(f"openrag-tui: the demo cluster did not start: {error}", file=sys.stderr)
+    app = make_app(workspace, read_only=args.read_only)
     app.run()
+    if embedded.is_demo(workspace):
+        print(embedded.farewell(workspace))
     return app.return_code or EXIT_OK
 
 

@@ -30,7 +30,7 @@ import pytest
 from openrag_tui.cli import main
 from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient
 from openrag_tui.cluster.lifecycle import RAY_MISSING
-from openrag_tui.cluster.processes import ray_processes
+from openrag_tui.cluster.processes import port_in_use, ray_processes
 from tests.support.raycluster import free_port, wait_until
 
 PYTHON = sys.executable
@@ -425,3 +425,43 @@ def test_ray_up_with_ssh_unreachable_fails_within_the_ssh_wait(
     )
     assert "[1/7] Waiting for SSH to become available" in up.stdout
     assert time.monotonic() - began < 40
+
+
+# -- the one-command first run ---------------------------------------------------------------
+
+
+@needs_namespaces
+def test_first_run_without_env_or_cluster_starts_a_demo_with_pools(
+    namespace: PidNamespace, short_tmp: Path, cli_env: dict[str, str]
+) -> None:
+    if port_in_use(8265) or port_in_use(6379):
+        pytest.skip("the demo's default ports (6379, 8265) are taken on this machine")
+    home = short_tmp / "home"
+    home.mkdir()
+    env = {**cli_env, "HOME": str(home), "XDG_STATE_HOME": str(short_tmp / "state")}
+    env.pop("SHARED_ENV", None)
+    script = (
+        "from openrag_tui import embedded\n"
+        "from openrag_tui.workspace import open_workspace\n"
+        "workspace = open_workspace()\n"
+        "assert embedded.wanted(workspace, env_given=False, dashboard_given=False)\n"
+        "print('DEMO', embedded.start(print).location.path)\n"
+    )
+    demo_env = short_tmp / "state" / "openrag-tui" / "demo" / ".env"
+    client = client_at(8265)
+    try:
+        started = namespace.run(["env", "-C", str(home), PYTHON, "-c", script], env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"DEMO {demo_env}" in started.stdout
+        status = openrag("status", "--json", "--env", str(demo_env), env=env, namespace=namespace)
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert [node["gpus_total"] for node in report["nodes"]] == [4.0]
+        pools = {pool["name"]: pool for pool in report["pools"]}
+        assert (pools["indexer"]["alive"], pools["marker"]["alive"]) == (2, 1)
+    finally:
+        down = openrag("down", "--yes", "--env", str(demo_env), env=env, namespace=namespace)
+        client_gone = not client.healthy()
+        client.close()
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert client_gone

@@ -351,7 +351,10 @@ class MainScreen(PanelScreen):
         except StreamTimeout:
             last = f"no answer within {RESIZE_TIMEOUT_SECONDS:.0f} s"
         ok = stream.returncode == 0
-        said = counts if ok and counts else last.removeprefix("openrag-tui: ")
+        if counts:  # the resize ran: its last counts say where it stands
+            said = counts if ok else f"{counts.removesuffix(': not reached yet')}: not reached yet"
+        else:  # it never got to resize: the error line says why
+            said = last.removeprefix("openrag-tui: ")
         verdict = Text(f"{pool} → {size}: {said}", style="green" if ok else "red")
         self.app.call_from_thread(self._show_pool_progress, pool, verdict)
         self.app.call_from_thread(self.app.backend_changed_env)
