@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "openrag_tui.cli_env",
     "openrag_tui.cli_lifecycle",
     "openrag_tui.cli_pools",
+    "openrag_tui.cli_index",
 )
 
 

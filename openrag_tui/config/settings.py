@@ -193,6 +193,16 @@ def _optional_text(key: str, text: str) -> str | None:
     return text or None
 
 
+def _choice(*allowed: str) -> Check:
+    def check(key: str, text: str) -> str:
+        value = text.strip()
+        if value not in allowed:
+            raise _Invalid(f"{key} must be one of {', '.join(allowed)} (got {text!r}).")
+        return value
+
+    return check
+
+
 def _shell_words(key: str, text: str) -> str | None:
     try:
         shlex.split(text)
@@ -281,6 +291,14 @@ FIELDS, _CHECKS = _table(
      "Address a local head's dashboard binds to."),
     ("OPENRAG_TUI_RAY_START_ARGS", "ray_start_args", str, None, _shell_words,
      "Extra arguments for ray start --head."),
+    ("PDF_LOADER", "pdf_loader", str, "pdfium", _choice("pdfium", "marker", "marker-text"),
+     "PDF engine: pdfium (text layer, no weights), marker (models) or marker-text (no models)."),
+    ("OPENRAG_TUI_CHUNK_SIZE", "chunk_size", int, 1000, _whole(1),
+     "Characters per chunk when indexing."),
+    ("OPENRAG_TUI_CHUNK_OVERLAP", "chunk_overlap", int, 200, _whole(0),
+     "Characters shared by consecutive chunks (less than the chunk size)."),
+    ("OPENRAG_TUI_LEDGER", "ledger", str, None, _optional_text,
+     "Indexing ledger (SQLite); unset: DATA_VOLUME/.openrag-tui/ledger.sqlite."),
 )
 # fmt: on
 _ENV_KEYS = {info.field: env for env, info in FIELDS.items()}
@@ -325,6 +343,10 @@ class Settings:
     local_gpus: int | None = None
     dashboard_host: str = "127.0.0.1"
     ray_start_args: str | None = None
+    pdf_loader: str = "pdfium"
+    chunk_size: int = 1000
+    chunk_overlap: int = 200
+    ledger: str | None = None
     problems: tuple[Problem, ...] = ()
     raw: Mapping[str, str | None] = field(default_factory=dict, hash=False)
 

@@ -1,0 +1,174 @@
+"""The one door to indexing for the CLI and the panel (call it from a worker thread).
+
+Reads (`list_batches`, `get_batch`, `batch_files`) come from the ledger on disk and need no
+cluster. Changes (`submit`, `cancel`, `retry`) go through the coordinator, the ledger's only
+writer: `control.connect(settings)` first. Bad input raises a ValueError subclass (BadPath,
+BadPartition, BadInput) with one sentence for the operator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+
+from openrag_tui.config import Settings
+from openrag_tui.indexing.batch import BatchConfig, BatchProgress, FileTask, check_partition
+from openrag_tui.indexing.chunking import check_sizes
+from openrag_tui.indexing.coordinator import COORDINATOR_NAME, Coordinator
+from openrag_tui.indexing.ledger import LedgerReader
+from openrag_tui.indexing.paths import Where, expand
+from openrag_tui.pools import control
+
+__all__ = [
+    "BadInput",
+    "BatchRequest",
+    "CoordinatorMismatch",
+    "Where",
+    "batch_files",
+    "cancel",
+    "config_of",
+    "get_batch",
+    "list_batches",
+    "plan_batch",
+    "retry",
+    "start_coordinator",
+    "stop_coordinator",
+    "submit",
+]
+
+_Coordinator = ray.remote(Coordinator)
+COORDINATOR_CONCURRENCY = 1000
+
+
+class BadInput(ValueError):
+    """Metadata or chunk sizes the batch cannot take."""
+
+
+class CoordinatorMismatch(RuntimeError):
+    """The namespace's coordinator writes another ledger than this .env names."""
+
+
+# Reads: the ledger, never an actor's memory
+
+
+def list_batches(where: Where) -> list[BatchProgress]:
+    """Every batch, newest first: counts per state; `.files_per_second(now)`,
+    `.pages_per_second(now)`, `.eta_seconds(now)` and `.to_dict(now)` for the rest."""
+    return LedgerReader(where.ledger).batches()
+
+
+def get_batch(where: Where, batch_id: str) -> BatchProgress:
+    """One batch (UnknownBatch if there is none by that id)."""
+    return LedgerReader(where.ledger).batch(batch_id)
+
+
+def batch_files(where: Where, batch_id: str) -> list[FileTask]:
+    """The batch's files in order, with state, attempts, timings and error."""
+    return LedgerReader(where.ledger).files(batch_id)
+
+
+# Changes: through the coordinator
+
+
+def config_of(settings: Settings) -> BatchConfig:
+    try:
+        check_sizes(settings.chunk_size, settings.chunk_overlap)
+    except ValueError as error:
+        raise BadInput(f"OPENRAG_TUI_CHUNK_SIZE/OVERLAP: {error}") from None
+    return BatchConfig(settings.pdf_loader, settings.chunk_size, settings.chunk_overlap)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A checked batch, ready to submit: real file paths inside the volume, and its settings."""
+
+    files: tuple[str, ...]
+    partition: str
+    metadata: dict[str, Any]
+    force: bool
+    config: BatchConfig
+
+
+def plan_batch(
+    settings: Settings,
+    where: Where,
+    paths: list[str],
+    partition: str,
+    metadata: dict[str, Any] | None = None,
+    force: bool = False,
+    cwd: Path | None = None,
+) -> BatchRequest:
+    """Check the input without the cluster: folders and globs expanded, every path inside the
+    volume; raises BadPath, BadPartition or BadInput with one sentence."""
+    check_partition(partition)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadInput("metadata must be a JSON object")
+    config = config_of(settings)
+    files = tuple(expand(paths, where, cwd or Path(os.getcwd())))
+    return BatchRequest(files, partition, metadata or {}, force, config)
+
+
+def submit(settings: Settings, where: Where, request: BatchRequest) -> str:
+    """Record the batch (every file QUEUED) through the coordinator; returns its id at once."""
+    coordinator = start_coordinator(settings, where)
+    return ray.get(
+        coordinator.submit.remote(
+            list(request.files), request.partition, request.metadata, request.force, request.config
+        )
+    )
+
+
+def cancel(settings: Settings, where: Where, batch_id: str) -> int:
+    """Queued files of the batch become CANCELLED (running ones finish); how many."""
+    get_batch(where, batch_id)
+    return ray.get(start_coordinator(settings, where).cancel.remote(batch_id))
+
+
+def retry(settings: Settings, where: Where, batch_id: str) -> int:
+    """Failed files of the batch are queued again with fresh attempts; how many."""
+    get_batch(where, batch_id)
+    return ray.get(start_coordinator(settings, where).retry.remote(batch_id))
+
+
+def start_coordinator(settings: Settings, where: Where) -> ActorHandle:
+    """The namespace's coordinator, started if need be (it then resumes unfinished batches);
+    deploys the pools first if they are not deployed."""
+    if None in control.status().values():
+        control.deploy(settings)
+    coordinator = _Coordinator.options(
+        name=COORDINATOR_NAME,
+        namespace=settings.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+        max_restarts=-1,
+        max_concurrency=COORDINATOR_CONCURRENCY,
+    ).remote(where, _in_flight(settings))
+    found = ray.get(coordinator.where.remote())
+    if found.ledger != where.ledger:
+        raise CoordinatorMismatch(
+            f"the coordinator in namespace {settings.namespace!r} writes {found.ledger}, "
+            f"not {where.ledger}: one ledger per namespace"
+        )
+    return coordinator
+
+
+def stop_coordinator() -> bool:
+    """End the coordinator (unfinished files wait in the ledger for the next one)."""
+    with contextlib.suppress(ValueError):
+        ray.kill(ray.get_actor(COORDINATOR_NAME), no_restart=True)
+        return True
+    return False
+
+
+def _in_flight(settings: Settings) -> int:
+    """Enough files at once to keep every slot of both pools busy, and a few more."""
+    marker = settings.marker_pool_size * settings.marker_max_processes
+    indexer = settings.ray_pool_size * settings.ray_max_tasks_per_worker
+    return max(4, marker + indexer)

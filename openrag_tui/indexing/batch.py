@@ -1,0 +1,193 @@
+"""Batches and the files in them, as plain data: states, progress and rates (no I/O).
+
+A file's state only moves forward to a final state; the ledger stores these, and readers (the
+CLI, the panel) compute progress from them, never from an actor's memory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+PARTITION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class FileState(StrEnum):
+    QUEUED = "QUEUED"
+    CONVERTING = "CONVERTING"
+    CHUNKING = "CHUNKING"
+    WRITING = "WRITING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {FileState.COMPLETED, FileState.FAILED, FileState.SKIPPED, FileState.CANCELLED}
+)
+RUNNING_STATES = frozenset({FileState.CONVERTING, FileState.CHUNKING, FileState.WRITING})
+#: a batch ends well when every file completed or was skipped
+GOOD_STATES = frozenset({FileState.COMPLETED, FileState.SKIPPED})
+
+
+class BadPartition(ValueError):
+    """A partition name that cannot be a folder name."""
+
+
+def check_partition(name: str) -> str:
+    """Partitions become folders: letters, digits, `_ . -`, not starting with a dot."""
+    if not PARTITION.fullmatch(name):
+        raise BadPartition(
+            f"partition {name!r} must be 1-128 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """How a batch's files are converted and chunked; stored with the batch, so a resumed batch
+    runs exactly as it was submitted even if the .env changed since."""
+
+    pdf_loader: str = "pdfium"
+    chunk_size: int = 1000
+    chunk_overlap: int = 200
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file of one batch, as the ledger has it. Times are Unix seconds."""
+
+    batch_id: str
+    index: int
+    path: str
+    state: FileState
+    attempts: int = 0
+    error: str | None = None
+    content_hash: str | None = None
+    pages: int | None = None
+    chunks: int | None = None
+    output: str | None = None
+    queued_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        """Time from the last start to the end (None while unfinished)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "index": self.index,
+            "path": self.path,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "error": self.error,
+            "content_hash": self.content_hash,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "output": self.output,
+            "queued_at": self.queued_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """One batch at a glance: per-state counts, rates over its run so far, and an ETA."""
+
+    batch_id: str
+    partition: str
+    created_at: float
+    metadata: dict[str, Any]
+    force: bool
+    config: BatchConfig
+    counts: dict[str, int] = field(default_factory=dict)
+    pages_done: int = 0
+    first_start: float | None = None
+    last_finish: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.get(state.value, 0) for state in FINAL_STATES)
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.total
+
+    @property
+    def succeeded(self) -> bool:
+        """Finished, with every file completed or skipped."""
+        good = sum(self.counts.get(state.value, 0) for state in GOOD_STATES)
+        return self.finished and good == self.total
+
+    @property
+    def state(self) -> str:
+        """`queued` (nothing started), `running`, then `done`, `failed` or `cancelled`."""
+        if not self.finished:
+            return "running" if self.first_start is not None else "queued"
+        if self.counts.get(FileState.CANCELLED.value):
+            return "cancelled"
+        return "done" if self.succeeded else "failed"
+
+    def _elapsed(self, now: float) -> float | None:
+        if self.first_start is None:
+            return None
+        end = self.last_finish if self.finished and self.last_finish else now
+        return max(end - self.first_start, 1e-9)
+
+    def files_per_second(self, now: float) -> float | None:
+        elapsed = self._elapsed(now)
+        return None if elapsed is None else self.done / elapsed
+
+    def pages_per_second(self, now: float) -> float | None:
+        elapsed = self._elapsed(now)
+        return None if elapsed is None else self.pages_done / elapsed
+
+    def eta_seconds(self, now: float) -> float | None:
+        """Seconds left at the rate so far; 0 once finished, None before any file finished."""
+        if self.finished:
+            return 0.0
+        rate = self.files_per_second(now)
+        if not rate:
+            return None
+        return (self.total - self.done) / rate
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "partition": self.partition,
+            "state": self.state,
+            "created_at": self.created_at,
+            "metadata": self.metadata,
+            "force": self.force,
+            "config": {
+                "pdf_loader": self.config.pdf_loader,
+                "chunk_size": self.config.chunk_size,
+                "chunk_overlap": self.config.chunk_overlap,
+            },
+            "total": self.total,
+            "done": self.done,
+            "counts": {state.value: self.counts.get(state.value, 0) for state in FileState},
+            "pages_done": self.pages_done,
+            "files_per_second": self.files_per_second(now),
+            "pages_per_second": self.pages_per_second(now),
+            "eta_seconds": self.eta_seconds(now),
+        }

@@ -1,0 +1,220 @@
+"""The coordinator: one detached actor per namespace that runs batches through the pools.
+
+It is the ledger's only writer. Each file walks QUEUED → CONVERTING → CHUNKING → WRITING →
+COMPLETED, and every step is committed before the next begins, so the ledger always says where a
+file stands. A file fails by itself (DocumentError, or its own task raising) → FAILED with the
+reason, and the batch goes on; the machinery fails under it (a pool lost the task, an actor
+died) → QUEUED again, up to MAX_FILE_ATTEMPTS. If the coordinator itself dies, Ray restarts it
+(or the next `index`/`batches` command starts it after a cluster restart) and it re-queues the
+files it had in flight: the sink's content-hash check makes their second write a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import Any
+
+from ray.exceptions import RayActorError, RayTaskError
+
+from openrag_tui.indexing import work
+from openrag_tui.indexing.batch import (
+    BatchConfig,
+    BatchProgress,
+    FileState,
+    FileTask,
+    check_partition,
+)
+from openrag_tui.indexing.chunking import check_sizes
+from openrag_tui.indexing.ledger import Ledger
+from openrag_tui.indexing.loaders import DocumentError, is_pdf
+from openrag_tui.indexing.paths import Where
+from openrag_tui.pools import control
+from openrag_tui.pools.supervisor import TaskLost
+
+COORDINATOR_NAME = "ortui-coordinator"
+MAX_FILE_ATTEMPTS = 3
+POLL_SECONDS = 1.0
+SAME_CONTENT_POLL_SECONDS = 0.2
+NOT_DEPLOYED_PAUSE_SECONDS = 2.0
+
+_log = logging.getLogger(__name__)
+
+
+def new_batch_id(now: float) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + secrets.token_hex(2)
+
+
+class Coordinator:
+    """Runs QUEUED files, at most `in_flight` at once, oldest batch first."""
+
+    def __init__(self, where: Where, in_flight: int) -> None:
+        self._where = where
+        self._in_flight = in_flight
+        self._ledger = Ledger(where.ledger)
+        requeued = self._ledger.requeue_running(MAX_FILE_ATTEMPTS, time.time())
+        if requeued:
+            _log.warning("resuming: %d file(s) left mid-way run again", requeued)
+        self._batches: dict[str, BatchProgress] = {}
+        self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+
+    # The driver's calls
+
+    async def where(self) -> Where:
+        return self._where
+
+    async def submit(
+        self,
+        paths: list[str],
+        partition: str,
+        metadata: dict[str, Any],
+        force: bool,
+        config: BatchConfig,
+    ) -> str:
+        """Record the batch, every file QUEUED, in one transaction; returns its id."""
+        check_partition(partition)
+        check_sizes(config.chunk_size, config.chunk_overlap)
+        real = [str(self._where.inside(path)) for path in paths]
+        now = time.time()
+        batch_id = new_batch_id(now)
+        self._ledger.add_batch(batch_id, partition, metadata, force, config, real, now)
+        self._wake.set()
+        return batch_id
+
+    async def cancel(self, batch_id: str) -> int:
+        return self._ledger.cancel(batch_id, time.time())
+
+    async def retry(self, batch_id: str) -> int:
+        count = self._ledger.retry(batch_id)
+        self._wake.set()
+        return count
+
+    async def running(self) -> int:
+        return len(self._running)
+
+    # The loop
+
+    async def _pump(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                free = self._in_flight - len(self._running)
+                if free > 0:
+                    for task in self._ledger.queued(free, set(self._running)):
+                        self._start(task)
+            except Exception:  # a ledger hiccup must not end the loop: try again shortly
+                _log.exception("picking queued files failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    def _start(self, task: FileTask) -> None:
+        key = (task.batch_id, task.index)
+        self._ledger.update(
+            *key,
+            state=FileState.CONVERTING,
+            attempts=task.attempts + 1,
+            started_at=time.time(),
+            finished_at=None,
+            error=None,
+        )
+        running = asyncio.get_running_loop().create_task(self._run(task, task.attempts + 1))
+        self._running[key] = running
+
+    async def _run(self, task: FileTask, attempt: int) -> None:
+        key = (task.batch_id, task.index)
+        try:
+            await self._index(task)
+        except DocumentError as error:
+            self._fail(key, str(error))
+        except (TaskLost, RayActorError) as error:
+            self._lost(key, attempt, error)
+        except control.PoolsNotDeployed as error:
+            self._ledger.update(
+                *key, state=FileState.QUEUED, attempts=attempt - 1, error=str(error)
+            )
+            await asyncio.sleep(NOT_DEPLOYED_PAUSE_SECONDS)
+        except RayTaskError as error:  # the file's own task raised: its input is the problem
+            cause = error.cause if error.cause is not None else error
+            self._fail(key, f"{type(cause).__name__}: {_first_line(cause)}")
+        except Exception as error:
+            _log.exception("indexing %s failed", task.path)
+            self._lost(key, attempt, error)
+        finally:
+            self._running.pop(key, None)
+            self._wake.set()
+
+    async def _index(self, task: FileTask) -> None:
+        key = (task.batch_id, task.index)
+        batch = self._batch(task.batch_id)
+        try:
+            digest = await asyncio.to_thread(work.content_hash, task.path)
+        except OSError as error:
+            raise DocumentError(f"unreadable: {error.strerror or error}") from None
+        if not batch.force and await self._skipped(task, batch.partition, digest):
+            return
+        config = batch.config
+        pool = "marker" if is_pdf(task.path) else "indexer"
+        document = await control.submit(pool, "index.convert", task.path, config.pdf_loader)
+        self._ledger.update(*key, state=FileState.CHUNKING)
+        chunks = await control.submit(
+            "indexer", "index.chunk", document, config.chunk_size, config.chunk_overlap
+        )
+        self._ledger.update(*key, state=FileState.WRITING)
+        output, _written = await control.submit(
+            "indexer", "index.write", str(self._where.outputs), task.path,
+            self._where.relative(task.path), batch.partition, digest, document, chunks,
+            batch.metadata, batch.force,
+        )  # fmt: skip
+        self._ledger.update(
+            *key,
+            state=FileState.COMPLETED,
+            pages=document.page_count,
+            chunks=len(chunks),
+            output=output,
+            finished_at=time.time(),
+        )
+
+    async def _skipped(self, task: FileTask, partition: str, digest: str) -> bool:
+        """SKIPPED if the partition already holds this content; wait while it is being indexed
+        by another file (whose outcome decides). Records the hash otherwise."""
+        key = (task.batch_id, task.index)
+        while True:
+            same = self._ledger.same_content(partition, digest, key)
+            if same is None:
+                self._ledger.update(*key, content_hash=digest)
+                return False
+            if same.state is FileState.COMPLETED:
+                self._ledger.update(
+                    *key,
+                    state=FileState.SKIPPED,
+                    content_hash=digest,
+                    finished_at=time.time(),
+                    error=f"same content already indexed from {same.path}",
+                )
+                return True
+            await asyncio.sleep(SAME_CONTENT_POLL_SECONDS)
+
+    def _batch(self, batch_id: str) -> BatchProgress:
+        if batch_id not in self._batches:
+            self._batches[batch_id] = self._ledger.batch(batch_id)
+        return self._batches[batch_id]
+
+    def _fail(self, key: tuple[str, int], reason: str) -> None:
+        self._ledger.update(*key, state=FileState.FAILED, error=reason, finished_at=time.time())
+
+    def _lost(self, key: tuple[str, int], attempt: int, error: BaseException) -> None:
+        reason = f"{type(error).__name__}: {_first_line(error)}"
+        if attempt >= MAX_FILE_ATTEMPTS:
+            self._fail(key, f"gave up after {attempt} attempts: {reason}")
+        else:
+            self._ledger.update(*key, state=FileState.QUEUED, error=f"attempt {attempt}: {reason}")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,307 @@
+"""The durable record of every batch and every file's state: one SQLite file on the data volume.
+
+Rollback-journal mode (not WAL: WAL's shared memory does not work across NFS/GlusterFS clients),
+full fsync, one writer (the coordinator) and any number of readers (the CLI, the panel), who
+open it read-only. A crash at any moment leaves the last committed state, from which the
+coordinator resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from openrag_tui.indexing.batch import (
+    RUNNING_STATES,
+    BatchConfig,
+    BatchProgress,
+    FileState,
+    FileTask,
+)
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    partition TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    force INTEGER NOT NULL,
+    pdf_loader TEXT NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    chunk_overlap INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    batch_id TEXT NOT NULL REFERENCES batches(id),
+    idx INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    content_hash TEXT,
+    pages INTEGER,
+    chunks INTEGER,
+    output TEXT,
+    queued_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    PRIMARY KEY (batch_id, idx)
+);
+CREATE INDEX IF NOT EXISTS files_state ON files(state);
+CREATE INDEX IF NOT EXISTS files_hash ON files(content_hash);
+"""
+_FILE_COLUMNS = (
+    "batch_id, idx, path, state, attempts, error, content_hash, pages, chunks, output, "
+    "queued_at, started_at, finished_at"
+)
+_UPDATABLE = {
+    "state", "attempts", "error", "content_hash", "pages", "chunks", "output",
+    "started_at", "finished_at",
+}  # fmt: skip
+
+
+class LedgerError(Exception):
+    """The ledger cannot be read or written (a message for the operator)."""
+
+
+class UnknownBatch(LedgerError):
+    """No batch with that id."""
+
+
+def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+    try:
+        if read_only:
+            connection = sqlite3.connect(
+                f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS
+            )
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=DELETE")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.executescript(_SCHEMA)
+    except (OSError, sqlite3.Error) as error:
+        raise LedgerError(f"cannot open the ledger {path}: {error}") from None
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+def _task(row: sqlite3.Row) -> FileTask:
+    return FileTask(
+        batch_id=row["batch_id"],
+        index=row["idx"],
+        path=row["path"],
+        state=FileState(row["state"]),
+        attempts=row["attempts"],
+        error=row["error"],
+        content_hash=row["content_hash"],
+        pages=row["pages"],
+        chunks=row["chunks"],
+        output=row["output"],
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class LedgerReader:
+    """Read-only views for the CLI and the panel; a missing ledger reads as no batches."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _rows(self) -> Iterator[sqlite3.Connection | None]:
+        if not self.path.exists():
+            yield None
+            return
+        with closing(_connect(self.path, read_only=True)) as connection:
+            try:
+                yield connection
+            except sqlite3.Error as error:
+                raise LedgerError(f"cannot read the ledger {self.path}: {error}") from None
+
+    def batches(self) -> list[BatchProgress]:
+        """Every batch, newest first, with its per-state counts."""
+        with self._rows() as db:
+            if db is None:
+                return []
+            rows = db.execute("SELECT * FROM batches ORDER BY created_at DESC, id").fetchall()
+            return [_progress(db, row) for row in rows]
+
+    def batch(self, batch_id: str) -> BatchProgress:
+        with self._rows() as db:
+            row = None if db is None else _batch_row(db, batch_id)
+            if row is None:
+                raise UnknownBatch(f"no batch {batch_id!r} in {self.path}")
+            return _progress(db, row)  # type: ignore[arg-type]
+
+    def files(self, batch_id: str) -> list[FileTask]:
+        """The batch's files in submission order."""
+        self.batch(batch_id)
+        with self._rows() as db:
+            assert db is not None
+            rows = db.execute(
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE batch_id = ? ORDER BY idx", (batch_id,)
+            ).fetchall()
+            return [_task(row) for row in rows]
+
+
+def _batch_row(db: sqlite3.Connection, batch_id: str) -> sqlite3.Row | None:
+    return db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+
+
+def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
+    counts = dict(
+        db.execute(
+            "SELECT state, COUNT(*) FROM files WHERE batch_id = ? GROUP BY state", (row["id"],)
+        ).fetchall()
+    )
+    pages, first, last = db.execute(
+        "SELECT COALESCE(SUM(CASE WHEN state = 'COMPLETED' THEN pages END), 0), "
+        "MIN(started_at), MAX(finished_at) FROM files WHERE batch_id = ?",
+        (row["id"],),
+    ).fetchone()
+    return BatchProgress(
+        batch_id=row["id"],
+        partition=row["partition"],
+        created_at=row["created_at"],
+        metadata=json.loads(row["metadata"]),
+        force=bool(row["force"]),
+        config=BatchConfig(row["pdf_loader"], row["chunk_size"], row["chunk_overlap"]),
+        counts=counts,
+        pages_done=pages,
+        first_start=first,
+        last_finish=last,
+    )
+
+
+class Ledger(LedgerReader):
+    """The writer's side: only the coordinator holds one."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._db = _connect(path, read_only=False)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise LedgerError(f"cannot write the ledger {self.path}: {error}") from None
+
+    def add_batch(
+        self,
+        batch_id: str,
+        partition: str,
+        metadata: dict[str, Any],
+        force: bool,
+        config: BatchConfig,
+        paths: Iterable[str],
+        now: float,
+    ) -> None:
+        """The batch and every file QUEUED, in one transaction: all or nothing."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    batch_id, partition, json.dumps(metadata), int(force), config.pdf_loader,
+                    config.chunk_size, config.chunk_overlap, now,
+                ),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT INTO files (batch_id, idx, path, state, queued_at) VALUES (?, ?, ?, ?, ?)",
+                [(batch_id, i, path, FileState.QUEUED.value, now) for i, path in enumerate(paths)],
+            )
+
+    def update(self, batch_id: str, index: int, **values: Any) -> None:
+        unknown = set(values) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not ledger columns: {sorted(unknown)}")
+        values = {k: v.value if isinstance(v, FileState) else v for k, v in values.items()}
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self._write() as db:
+            db.execute(
+                f"UPDATE files SET {assignments} WHERE batch_id = ? AND idx = ?",
+                (*values.values(), batch_id, index),
+            )
+
+    def task(self, batch_id: str, index: int) -> FileTask:
+        row = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE batch_id = ? AND idx = ?", (batch_id, index)
+        ).fetchone()
+        return _task(row)
+
+    def queued(self, limit: int, busy: set[tuple[str, int]]) -> list[FileTask]:
+        """The oldest QUEUED files not already being run, oldest batch first."""
+        rows = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files JOIN batches ON batches.id = files.batch_id "
+            "WHERE state = 'QUEUED' ORDER BY batches.created_at, batch_id, idx LIMIT ?",
+            (limit + len(busy),),
+        ).fetchall()
+        tasks = [_task(row) for row in rows]
+        return [t for t in tasks if (t.batch_id, t.index) not in busy][:limit]
+
+    def same_content(
+        self, partition: str, content_hash: str, exclude: tuple[str, int]
+    ) -> FileTask | None:
+        """Another file of the partition with this content that completed or is running."""
+        states = tuple(s.value for s in (FileState.COMPLETED, *RUNNING_STATES))
+        marks = ", ".join("?" * len(states))
+        rows = self._db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files JOIN batches ON batches.id = files.batch_id "
+            f"WHERE partition = ? AND content_hash = ? AND state IN ({marks})"
+            " ORDER BY state = 'COMPLETED' DESC",
+            (partition, content_hash, *states),
+        ).fetchall()
+        found = [_task(row) for row in rows if (row["batch_id"], row["idx"]) != exclude]
+        return found[0] if found else None
+
+    def requeue_running(self, max_attempts: int, now: float) -> int:
+        """After a coordinator restart: files left mid-way run again, within their attempts."""
+        running = tuple(s.value for s in RUNNING_STATES)
+        marks = ", ".join("?" * len(running))
+        with self._write() as db:
+            db.execute(
+                f"UPDATE files SET state = 'FAILED', finished_at = ?, error = "
+                f"'gave up after ' || attempts || ' attempts (the coordinator ended each time)' "
+                f"WHERE state IN ({marks}) AND attempts >= ?",
+                (now, *running, max_attempts),
+            )
+            return db.execute(
+                f"UPDATE files SET state = 'QUEUED' WHERE state IN ({marks})", running
+            ).rowcount
+
+    def cancel(self, batch_id: str, now: float) -> int:
+        """QUEUED files become CANCELLED; files already running finish."""
+        self.batch(batch_id)
+        with self._write() as db:
+            return db.execute(
+                "UPDATE files SET state = 'CANCELLED', finished_at = ? "
+                "WHERE batch_id = ? AND state = 'QUEUED'",
+                (now, batch_id),
+            ).rowcount
+
+    def retry(self, batch_id: str) -> int:
+        """FAILED files go back to QUEUED with a fresh attempt budget."""
+        self.batch(batch_id)
+        with self._write() as db:
+            return db.execute(
+                "UPDATE files SET state = 'QUEUED', attempts = 0, error = NULL, "
+                "started_at = NULL, finished_at = NULL WHERE batch_id = ? AND state = 'FAILED'",
+                (batch_id,),
+            ).rowcount

@@ -1,0 +1,56 @@
+"""The indexing steps that run inside the pools, registered as pool task kinds.
+
+The coordinator sends each step where it belongs: `index.convert` of a PDF to the marker pool
+(one subprocess per PDF), of anything else and `index.chunk` and `index.write` to the indexer
+pool. Steps are plain functions of plain data, so a step whose actor died can simply run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from openrag_tui.indexing.chunking import Chunk, chunk_pages
+from openrag_tui.indexing.loaders import Document, load
+from openrag_tui.indexing.sinks import Indexed, make_sink
+from openrag_tui.pools.tasks import task
+
+HASH_BLOCK = 1 << 20
+
+
+def content_hash(path: str) -> str:
+    """SHA-256 of the file's bytes: the same content is the same document."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@task("index.convert")
+def convert(path: str, pdf_loader: str) -> Document:
+    return load(path, pdf_loader)
+
+
+@task("index.chunk")
+def chunk(document: Document, size: int, overlap: int) -> list[Chunk]:
+    return chunk_pages(document.pages, size, overlap)
+
+
+@task("index.write")
+def write(
+    outputs: str,
+    source: str,
+    relative: str,
+    partition: str,
+    digest: str,
+    document: Document,
+    chunks: list[Chunk],
+    metadata: dict[str, Any],
+    force: bool,
+) -> tuple[str, bool]:
+    indexed = Indexed(
+        source, relative, partition, digest, document.markdown, tuple(chunks), metadata
+    )
+    return make_sink("files", Path(outputs)).write(indexed, force)

@@ -1,0 +1,174 @@
+"""Batches, the ledger and the paths a batch may take: plain data and SQLite, no cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from openrag_tui.config import Settings
+from openrag_tui.indexing.batch import (
+    BadPartition,
+    BatchConfig,
+    BatchProgress,
+    FileState,
+    check_partition,
+)
+from openrag_tui.indexing.ledger import Ledger, LedgerReader, UnknownBatch
+from openrag_tui.indexing.paths import BadPath, Where, expand
+
+CONFIG = BatchConfig("pdfium", 300, 50)
+
+
+def progress(counts: dict[str, int], **times: float) -> BatchProgress:
+    return BatchProgress("b", "p", 0.0, {}, False, CONFIG, counts, **times)
+
+
+def test_progress_rates_and_eta_come_from_the_counts_and_times() -> None:
+    running = progress({"COMPLETED": 4, "QUEUED": 4}, pages_done=20, first_start=100.0)
+    assert (running.total, running.done, running.state) == (8, 4, "running")
+    assert running.files_per_second(now=102.0) == 2.0
+    assert running.pages_per_second(now=102.0) == 10.0
+    assert running.eta_seconds(now=102.0) == 2.0
+    done = progress({"COMPLETED": 3, "SKIPPED": 1}, first_start=0.0, last_finish=2.0)
+    assert (done.state, done.succeeded, done.eta_seconds(now=50.0)) == ("done", True, 0.0)
+    assert done.files_per_second(now=50.0) == 2.0  # the rate stops at the last finish
+    assert progress({"COMPLETED": 1, "FAILED": 1}, first_start=0.0).state == "failed"
+    assert progress({"CANCELLED": 2}).state == "cancelled"
+    queued = progress({"QUEUED": 2})
+    assert (queued.state, queued.eta_seconds(now=5.0), queued.files_per_second(5.0)) == (
+        "queued", None, None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["docs", "Team_A-2.0", "x"])
+def test_partition_names_that_make_folders_are_accepted(name: str) -> None:
+    assert check_partition(name) == name
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "..", "with space", "x" * 129])
+def test_partition_names_that_are_not_folders_are_refused(name: str) -> None:
+    with pytest.raises(BadPartition):
+        check_partition(name)
+
+
+def test_final_states() -> None:
+    final = {s for s in FileState if s.final}
+    assert final == {FileState.COMPLETED, FileState.FAILED, FileState.SKIPPED, FileState.CANCELLED}
+
+
+# The ledger
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    ledger = Ledger(tmp_path / "state" / "ledger.sqlite")
+    ledger.add_batch("b1", "docs", {"k": 1}, False, CONFIG, ["/v/a.pdf", "/v/b.md"], now=10.0)
+    return ledger
+
+
+def test_a_batch_is_recorded_with_every_file_queued(ledger: Ledger) -> None:
+    reader = LedgerReader(ledger.path)
+    (batch,) = reader.batches()
+    assert (batch.batch_id, batch.metadata, batch.config, batch.counts) == (
+        "b1", {"k": 1}, CONFIG, {"QUEUED": 2},
+    )  # fmt: skip
+    assert [(t.index, t.path, t.state) for t in reader.files("b1")] == [
+        (0, "/v/a.pdf", FileState.QUEUED),
+        (1, "/v/b.md", FileState.QUEUED),
+    ]
+    with pytest.raises(UnknownBatch):
+        reader.files("nope")
+
+
+def test_a_missing_ledger_reads_as_no_batches(tmp_path: Path) -> None:
+    assert LedgerReader(tmp_path / "none.sqlite").batches() == []
+
+
+def test_the_queue_skips_files_already_running(ledger: Ledger) -> None:
+    assert [t.index for t in ledger.queued(5, busy={("b1", 0)})] == [1]
+    assert [t.index for t in ledger.queued(1, busy=set())] == [0]
+
+
+def test_a_restart_requeues_running_files_within_their_attempts(ledger: Ledger) -> None:
+    ledger.update("b1", 0, state=FileState.CHUNKING, attempts=1)
+    ledger.update("b1", 1, state=FileState.CONVERTING, attempts=3)
+    assert ledger.requeue_running(max_attempts=3, now=20.0) == 1
+    first, second = ledger.files("b1")
+    assert (first.state, first.attempts) == (FileState.QUEUED, 1)
+    assert second.state is FileState.FAILED and "gave up after 3 attempts" in second.error
+
+
+def test_same_content_is_found_in_the_partition_only(ledger: Ledger) -> None:
+    ledger.update("b1", 0, state=FileState.COMPLETED, content_hash="h")
+    ledger.add_batch("b2", "docs", {}, False, CONFIG, ["/v/c.pdf"], now=11.0)
+    ledger.add_batch("b3", "other", {}, False, CONFIG, ["/v/c.pdf"], now=12.0)
+    found = ledger.same_content("docs", "h", exclude=("b2", 0))
+    assert found is not None and found.path == "/v/a.pdf"
+    assert ledger.same_content("other", "h", exclude=("b3", 0)) is None
+    assert ledger.same_content("docs", "h", exclude=("b1", 0)) is None
+
+
+def test_cancel_stops_queued_files_and_retry_requeues_failed_ones(ledger: Ledger) -> None:
+    ledger.update("b1", 0, state=FileState.FAILED, attempts=3, error="broken")
+    assert ledger.cancel("b1", now=30.0) == 1
+    assert ledger.retry("b1") == 1
+    first, second = ledger.files("b1")
+    assert (first.state, first.attempts, first.error) == (FileState.QUEUED, 0, None)
+    assert second.state is FileState.CANCELLED
+
+
+def test_only_ledger_columns_can_be_updated(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="not ledger columns"):
+        ledger.update("b1", 0, path="/elsewhere")
+
+
+# Paths
+
+
+@pytest.fixture
+def where(tmp_path: Path) -> Where:
+    settings = Settings.from_values({"DATA_VOLUME": "data"})
+    (tmp_path / "data" / "docs" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / ".openrag-tui").mkdir()
+    return Where.of(settings, tmp_path)
+
+
+def test_where_resolves_the_volume_from_the_env_folder(where: Where, tmp_path: Path) -> None:
+    assert where.volume == (tmp_path / "data").resolve()
+    assert where.ledger == where.volume / ".openrag-tui" / "ledger.sqlite"
+    custom = Where.of(Settings.from_values({"OPENRAG_TUI_LEDGER": "l.db"}), tmp_path)
+    assert custom.ledger == tmp_path / "l.db"
+
+
+def test_folders_are_taken_recursively_without_hidden_files(where: Where) -> None:
+    docs = where.volume / "docs"
+    for name in ("b.txt", "a.md", "sub/c.html", ".hidden.txt"):
+        (docs / name).write_text("x")
+    (where.volume / ".openrag-tui" / "ledger.sqlite").write_text("x")
+    found = expand(["data"], where, where.volume.parent)
+    assert [Path(p).relative_to(where.volume).as_posix() for p in found] == [
+        "docs/a.md", "docs/b.txt", "docs/sub/c.html",
+    ]  # fmt: skip
+    assert expand(["docs/*.md", "docs/a.md"], where, where.volume) == [str(docs / "a.md")]
+
+
+def test_paths_outside_the_volume_are_refused_symlinks_included(
+    where: Where, tmp_path: Path
+) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("x")
+    (where.volume / "docs" / "link.txt").symlink_to(outside)
+    for argument in (str(outside), "data/docs", "data/docs/link.txt", "data/../secret.txt"):
+        with pytest.raises(BadPath, match="outside DATA_VOLUME"):
+            expand([argument], where, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [("data/nothing.pdf", "no such file"), ("data/*.zip", "matches no file"),
+     ("data/docs", "nothing to index")],
+)  # fmt: skip
+def test_bad_arguments_say_why(where: Where, argument: str, message: str) -> None:
+    with pytest.raises(BadPath, match=message):
+        expand([argument], where, where.volume.parent)
