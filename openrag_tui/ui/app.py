@@ -18,6 +18,7 @@ from openrag_tui.cluster.targets import LifecycleError, LocalHead, Target
 from openrag_tui.ui.backend import Backend, ClientFactory
 from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap
 from openrag_tui.ui.messages import EnvReloaded
+from openrag_tui.ui.screens.batches import BatchesScreen
 from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.env_editor import EnvEditorScreen
@@ -85,6 +86,10 @@ class OpenRagApp(App[int]):
         title = "panel" if isinstance(self.screen, MainScreen) else self.screen.__class__.__name__
         bindings = self.screen.active_bindings
         self.push_screen(HelpScreen(title, bindings, display_path(self.keymap_file)))
+
+    def action_open_batches(self) -> None:
+        if not isinstance(self.screen, BatchesScreen):
+            self.push_screen(BatchesScreen())
 
     def action_open_env_editor(self) -> None:
         if not isinstance(self.screen, EnvEditorScreen):

@@ -14,6 +14,9 @@ from openrag_tui.cluster.processes import ProcessStream
 from openrag_tui.cluster.refresh import read_view
 from openrag_tui.cluster.targets import Target, choose_target
 from openrag_tui.config import set_env_values
+from openrag_tui.indexing.batch import BatchProgress, FileTask
+from openrag_tui.indexing.ledger import LedgerReader
+from openrag_tui.indexing.paths import Where
 from openrag_tui.workspace import Workspace
 
 ClientFactory = Callable[[Workspace], DashboardClient]
@@ -67,13 +70,27 @@ class Backend:
         workspace = self.workspace
         return stop_run(target, workspace.settings, workspace.location.path, workspace.client())
 
-    def scale_process(self, pool: str, size: int) -> ProcessStream:
-        """`openrag-tui scale` in a child process: Ray's driver, and whatever its C++ core
+    def cli_process(self, *args: str) -> ProcessStream:
+        """Our own CLI in a child process, on this .env: Ray's driver, and whatever its C++ core
         prints, stay out of the panel's process and terminal; its lines are the progress."""
         workspace = self.workspace
-        argv = [sys.executable, "-m", "openrag_tui", "scale", pool, str(size), "--deploy"]
+        argv = [sys.executable, "-m", "openrag_tui", *args]
         argv += ["--env", str(workspace.location.path), "--dashboard", workspace.dashboard_url]
         return ProcessStream(argv, os.environ)
+
+    def scale_process(self, pool: str, size: int) -> ProcessStream:
+        return self.cli_process("scale", pool, str(size), "--deploy")
+
+    def where(self) -> Where:
+        """Where this .env's data volume, ledger and outputs are."""
+        workspace = self.workspace
+        return Where.of(workspace.settings, workspace.location.path.parent)
+
+    def list_batches(self) -> list[BatchProgress]:
+        return LedgerReader(self.where().ledger).batches()
+
+    def batch_files(self, batch_id: str) -> list[FileTask]:
+        return LedgerReader(self.where().ledger).files(batch_id)
 
     def set_env(self, updates: Mapping[str, str]) -> Workspace:
         """Save through the round-trip editor; raises EnvEditRefused or EnvFileChanged."""

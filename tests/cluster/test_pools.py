@@ -25,6 +25,7 @@ import ray
 from openrag_tui.config import EnvFile, Settings
 from openrag_tui.pools import control
 from openrag_tui.pools.roster import Phase, PoolState
+from tests.support.cli import run_cli
 from tests.support.raycluster import TestCluster, wait_until
 
 NAMESPACE = f"ortui-test-{uuid.uuid4().hex[:8]}"
@@ -49,16 +50,9 @@ class Deployment:
     env_file: Path
 
 
-def cli(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env_file: Path):
     """The real command, its log file kept beside the .env."""
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args, "--env", str(env_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "XDG_STATE_HOME": str(env_file.parent)},
-    )
+    return run_cli(*args, env_file=env_file)
 
 
 def write_env(folder: Path, cluster: TestCluster, namespace: str, extra: str = "") -> Path:

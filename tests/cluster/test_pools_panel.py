@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +12,7 @@ import pytest
 from openrag_tui.ui.app import make_app
 from openrag_tui.ui.widgets.cluster_tables import PoolsTable
 from openrag_tui.workspace import open_workspace
+from tests.support.cli import run_cli
 from tests.support.raycluster import TestCluster
 from tests.ui.conftest import settle, wait_for
 
@@ -29,15 +27,8 @@ RAY_HEAD_ADDRESS={address}
 """
 
 
-def cli(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args, "--env", str(env_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "XDG_STATE_HOME": str(env_file.parent)},
-    )
+def cli(*args: str, env_file: Path):
+    return run_cli(*args, env_file=env_file)
 
 
 @pytest.fixture

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.raycluster import free_port
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env=env,
-    )
+    return run_cli(*args, cwd=cwd, env=env, timeout=60)
 
 
 @pytest.fixture

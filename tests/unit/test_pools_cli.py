@@ -8,19 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_cli
 from tests.support.raycluster import free_port
 
 ENV = b"# operators' notes\r\nRAY_POOL_SIZE=2 # two\r\nMARKER_POOL_SIZE=1\r\n"
 
 
-def cli(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args, "--env", str(env_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+def cli(*args: str, env_file: Path):
+    return run_cli(*args, env_file=env_file, timeout=60)
 
 
 @pytest.fixture

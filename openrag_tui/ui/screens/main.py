@@ -60,9 +60,10 @@ class MainScreen(PanelScreen):
         key("pause", "p", "toggle_pause", "Pause"),
         # sort and interval are named with their keys in the legend line, not in the footer
         key("interval", "i", "cycle_interval", "Interval", show=False),
-        key("filter", "slash", "filter", "Filter"),
+        key("filter", "slash", "filter", "Filter", show=False),
         key("sort", "o", "cycle_sort", "Sort", show=False),
         key("env", "e", "app.open_env_editor", ".env"),
+        key("batches", "b", "app.open_batches", "Batches"),
         key("pool-up", "plus", "resize(1)", "Bigger", changes=True, group="pool"),
         key("pool-down", "minus", "resize(-1)", "Smaller", changes=True, group="pool"),
         key("pool-scale", "s", "scale_dialog", "Scale to…", changes=True, group="pool"),
@@ -187,7 +188,7 @@ class MainScreen(PanelScreen):
 
     def _show_legend(self) -> None:
         legend = bar_legend()
-        legend.append(f"   o sort: {self.sort} · i every {self.interval:g}s", style="dim")
+        legend.append(f"  / filter · o sort: {self.sort} · i every {self.interval:g}s", style="dim")
         if self.filter_text:
             legend.append(f" · filter “{self.filter_text}”", style="bold")
         self.query_one("#legend", Static).update(legend)
