@@ -34,6 +34,7 @@ __all__ = [
     "cancel",
     "config_of",
     "get_batch",
+    "in_flight",
     "list_batches",
     "plan_batch",
     "retry",
@@ -149,7 +150,7 @@ def start_coordinator(settings: Settings, where: Where) -> ActorHandle:
         num_cpus=0,
         max_restarts=-1,
         max_concurrency=COORDINATOR_CONCURRENCY,
-    ).remote(where, _in_flight(settings))
+    ).remote(where, in_flight(settings))
     found = ray.get(coordinator.where.remote())
     if found.ledger != where.ledger:
         raise CoordinatorMismatch(
@@ -167,7 +168,7 @@ def stop_coordinator() -> bool:
     return False
 
 
-def _in_flight(settings: Settings) -> int:
+def in_flight(settings: Settings) -> int:
     """Enough files at once to keep every slot of both pools busy, and a few more."""
     marker = settings.marker_pool_size * settings.marker_max_processes
     indexer = settings.ray_pool_size * settings.ray_max_tasks_per_worker

@@ -113,34 +113,25 @@ class Coordinator:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
     def _start(self, task: FileTask) -> None:
+        """Run the file; it is ours from now on (in `_running`), in the ledger once hashed."""
         key = (task.batch_id, task.index)
-        self._ledger.update(
-            *key,
-            state=FileState.CONVERTING,
-            attempts=task.attempts + 1,
-            started_at=time.time(),
-            finished_at=None,
-            error=None,
-        )
-        running = asyncio.get_running_loop().create_task(self._run(task, task.attempts + 1))
-        self._running[key] = running
+        self._running[key] = asyncio.get_running_loop().create_task(self._run(task))
 
-    async def _run(self, task: FileTask, attempt: int) -> None:
+    async def _run(self, task: FileTask) -> None:
         key = (task.batch_id, task.index)
+        attempt = task.attempts + 1
         try:
-            await self._index(task)
+            await self._index(task, attempt)
         except DocumentError as error:
-            self._fail(key, str(error))
+            self._fail(key, attempt, str(error))
         except (TaskLost, RayActorError) as error:
             self._lost(key, attempt, error)
         except control.PoolsNotDeployed as error:
-            self._ledger.update(
-                *key, state=FileState.QUEUED, attempts=attempt - 1, error=str(error)
-            )
+            self._ledger.update(*key, state=FileState.QUEUED, error=str(error))
             await asyncio.sleep(NOT_DEPLOYED_PAUSE_SECONDS)
         except RayTaskError as error:  # the file's own task raised: its input is the problem
             cause = error.cause if error.cause is not None else error
-            self._fail(key, f"{type(cause).__name__}: {_first_line(cause)}")
+            self._fail(key, attempt, f"{type(cause).__name__}: {_first_line(cause)}")
         except Exception as error:
             _log.exception("indexing %s failed", task.path)
             self._lost(key, attempt, error)
@@ -148,14 +139,14 @@ class Coordinator:
             self._running.pop(key, None)
             self._wake.set()
 
-    async def _index(self, task: FileTask) -> None:
+    async def _index(self, task: FileTask, attempt: int) -> None:
         key = (task.batch_id, task.index)
         batch = self._batch(task.batch_id)
         try:
             digest = await asyncio.to_thread(work.content_hash, task.path)
         except OSError as error:
             raise DocumentError(f"unreadable: {error.strerror or error}") from None
-        if not batch.force and await self._skipped(task, batch.partition, digest):
+        if not await self._claim(task, batch, digest, attempt):
             return
         config = batch.config
         pool = "marker" if is_pdf(task.path) else "indexer"
@@ -179,24 +170,27 @@ class Coordinator:
             finished_at=time.time(),
         )
 
-    async def _skipped(self, task: FileTask, partition: str, digest: str) -> bool:
-        """SKIPPED if the partition already holds this content; wait while it is being indexed
-        by another file (whose outcome decides). Records the hash otherwise."""
+    async def _claim(self, task: FileTask, batch: BatchProgress, digest: str, attempt: int) -> bool:
+        """CONVERTING (with its hash and attempt) in one commit, unless the partition already
+        holds this content: then SKIPPED. While another file is indexing the same content,
+        wait: its outcome decides. Check and commit run with no `await` between them."""
         key = (task.batch_id, task.index)
         while True:
-            same = self._ledger.same_content(partition, digest, key)
+            same = None if batch.force else self._ledger.same_content(batch.partition, digest, key)
+            now = time.time()
             if same is None:
-                self._ledger.update(*key, content_hash=digest)
-                return False
+                self._ledger.update(
+                    *key, state=FileState.CONVERTING, attempts=attempt, content_hash=digest,
+                    started_at=now, finished_at=None, error=None,
+                )  # fmt: skip
+                return True
             if same.state is FileState.COMPLETED:
                 self._ledger.update(
-                    *key,
-                    state=FileState.SKIPPED,
-                    content_hash=digest,
-                    finished_at=time.time(),
+                    *key, state=FileState.SKIPPED, attempts=attempt, content_hash=digest,
+                    started_at=now, finished_at=now,
                     error=f"same content already indexed from {same.path}",
-                )
-                return True
+                )  # fmt: skip
+                return False
             await asyncio.sleep(SAME_CONTENT_POLL_SECONDS)
 
     def _batch(self, batch_id: str) -> BatchProgress:
@@ -204,15 +198,19 @@ class Coordinator:
             self._batches[batch_id] = self._ledger.batch(batch_id)
         return self._batches[batch_id]
 
-    def _fail(self, key: tuple[str, int], reason: str) -> None:
-        self._ledger.update(*key, state=FileState.FAILED, error=reason, finished_at=time.time())
+    def _fail(self, key: tuple[str, int], attempt: int, reason: str) -> None:
+        self._ledger.update(
+            *key, state=FileState.FAILED, attempts=attempt, error=reason, finished_at=time.time()
+        )
 
     def _lost(self, key: tuple[str, int], attempt: int, error: BaseException) -> None:
         reason = f"{type(error).__name__}: {_first_line(error)}"
         if attempt >= MAX_FILE_ATTEMPTS:
-            self._fail(key, f"gave up after {attempt} attempts: {reason}")
+            self._fail(key, attempt, f"gave up after {attempt} attempts: {reason}")
         else:
-            self._ledger.update(*key, state=FileState.QUEUED, error=f"attempt {attempt}: {reason}")
+            self._ledger.update(
+                *key, state=FileState.QUEUED, attempts=attempt, error=f"attempt {attempt}: {reason}"
+            )
 
 
 def _first_line(error: BaseException) -> str:

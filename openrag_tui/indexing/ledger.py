@@ -1,9 +1,9 @@
 """The durable record of every batch and every file's state: one SQLite file on the data volume.
 
 Rollback-journal mode (not WAL: WAL's shared memory does not work across NFS/GlusterFS clients),
-full fsync, one writer (the coordinator) and any number of readers (the CLI, the panel), who
-open it read-only. A crash at any moment leaves the last committed state, from which the
-coordinator resumes.
+full fsync, one writer (the coordinator) and any number of readers (the CLI, the panel), who never
+write but may roll back what a killed writer left half-done. A crash at any moment leaves the
+last committed state, from which the coordinator resumes.
 """
 
 from __future__ import annotations
@@ -76,9 +76,7 @@ class UnknownBatch(LedgerError):
 def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
     try:
         if read_only:
-            connection = sqlite3.connect(
-                f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS
-            )
+            connection = _reader(path)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
@@ -89,6 +87,15 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         raise LedgerError(f"cannot open the ledger {path}: {error}") from None
     connection.row_factory = sqlite3.Row
     return connection
+
+
+def _reader(path: Path) -> sqlite3.Connection:
+    """Readers write nothing, but open read-write when they may: a writer killed mid-commit
+    leaves a hot journal that the next connection must roll back, and a read-only one fails."""
+    try:
+        return sqlite3.connect(f"{path.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+    except sqlite3.OperationalError:  # a volume mounted read-only here
+        return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
 
 
 def _task(row: sqlite3.Row) -> FileTask:

@@ -237,7 +237,7 @@ def _all_completed_once(setup: Setup, batch_id: str, folder: Path, partition: st
 
 
 def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
-    folder = _pdf_folder(setup, "deaths", count=16, pages=12)
+    folder = _pdf_folder(setup, "deaths", count=32, pages=12)
     batch_id = submit(setup, [str(folder)], "deaths")
     wait_until(
         lambda: api.get_batch(setup.where, batch_id).counts.get("CONVERTING"),
@@ -250,6 +250,8 @@ def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
 
     _all_completed_once(setup, batch_id, folder, "deaths")
     assert marker not in control.state("marker").names(Phase.ALIVE)
+    attempts = [task.attempts for task in api.batch_files(setup.where, batch_id)]
+    assert max(attempts) == 2  # the files in flight when the coordinator ended ran again
 
 
 def test_killing_the_submitting_process_lets_the_batch_finish(setup: Setup) -> None:

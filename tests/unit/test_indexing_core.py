@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,21 @@ def test_paths_outside_the_volume_are_refused_symlinks_included(
 def test_bad_arguments_say_why(where: Where, argument: str, message: str) -> None:
     with pytest.raises(BadPath, match=message):
         expand([argument], where, where.volume.parent)
+
+
+def test_readers_recover_from_a_writer_killed_mid_transaction(ledger: Ledger) -> None:
+    """A hot journal is rolled back by the next reader; it sees the last committed state."""
+    script = (
+        "import os, sqlite3, sys\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('PRAGMA cache_size=1')\n"
+        "db.execute('BEGIN IMMEDIATE')\n"
+        "db.executemany('INSERT INTO files (batch_id, idx, path, state) VALUES (?, ?, ?, ?)',"
+        " [('b1', i, 'x' * 500, 'QUEUED') for i in range(2, 2000)])\n"
+        "os._exit(9)\n"
+    )
+    ledger.close()
+    killed = subprocess.run([sys.executable, "-c", script, str(ledger.path)], timeout=60)
+    assert killed.returncode == 9
+    assert Path(f"{ledger.path}-journal").exists()  # hot: the writer died holding it
+    assert LedgerReader(ledger.path).batch("b1").counts == {"QUEUED": 2}

@@ -1,0 +1,80 @@
+"""A batch survives the whole cluster stopping mid-way: the ledger on the data volume keeps every
+file's state, and the coordinator of the next cluster resumes the batch where it stopped.
+
+This module starts two clusters of its own, one after the other, beside the shared one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import ray
+
+from openrag_tui.config import EnvFile, Settings
+from openrag_tui.indexing import api
+from openrag_tui.indexing.paths import Where
+from openrag_tui.pools import control
+from tests.support.raycluster import TestCluster, running_cluster, wait_until
+
+FILES = 300
+ENV = """\
+RAY_POOL_SIZE=2
+RAY_NUM_GPUS=0.1
+RAY_MAX_TASKS_PER_WORKER=4
+MARKER_POOL_SIZE=0
+DATA_VOLUME=./data
+OPENRAG_TUI_NAMESPACE=ortui-ix-restart
+RAY_HEAD_ADDRESS={address}
+"""
+
+
+def joined(cluster: TestCluster, folder: Path) -> Settings:
+    env = folder / ".env"
+    env.write_text(ENV.format(address=cluster.gcs_address))
+    settings = Settings.from_envfile(EnvFile.read(env))
+    control.connect(settings)
+    return settings
+
+
+def test_a_batch_stopped_with_the_cluster_resumes_on_the_next_one(tmp_path: Path) -> None:
+    ray.shutdown()  # a driver of the shared cluster, if a module before left one
+    source = tmp_path / "data" / "notes"
+    source.mkdir(parents=True)
+    for n in range(FILES):
+        (source / f"note-{n}.txt").write_text(f"note number {n} with word restartzq{n}\n")
+
+    with running_cluster((1,)) as first:
+        settings = joined(first, tmp_path)
+        where = Where.of(settings, tmp_path)
+        request = api.plan_batch(settings, where, [str(source)], "notes")
+        batch_id = api.submit(settings, where, request)  # deploys the pools and the coordinator
+        wait_until(
+            lambda: api.get_batch(where, batch_id).counts.get("COMPLETED", 0) >= 5,
+            60,
+            "the first files indexed",
+        )
+        ray.shutdown()
+    stopped = api.get_batch(where, batch_id)
+    assert not stopped.finished, stopped.counts
+
+    with running_cluster((1,)) as second:
+        settings = joined(second, tmp_path)
+        try:
+            api.start_coordinator(settings, where)  # resumes unfinished batches
+            progress = wait_until(
+                lambda: (p := api.get_batch(where, batch_id)).finished and p, 90, "the batch"
+            )
+        finally:
+            api.stop_coordinator()
+            control.teardown()
+            ray.shutdown()
+    assert progress.counts == {"COMPLETED": FILES}
+    root = where.outputs / "notes" / "notes"
+    written = sorted(root.glob("*.chunks.jsonl"))
+    assert len(written) == FILES
+    for path in written:
+        (record,) = [json.loads(line) for line in path.read_text().splitlines()]
+        n = path.name.removeprefix("note-").removesuffix(".txt.chunks.jsonl")
+        assert f"restartzq{n}" in record["text"]
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]
