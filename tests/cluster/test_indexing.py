@@ -199,8 +199,11 @@ def test_resubmitting_skips_and_force_indexes_again(
     got = states(setup, again.batch_id, folder)
     assert got == {p: FileState.SKIPPED if o.state == "COMPLETED" else FileState.FAILED
                    for p, o in expected.items()}  # fmt: skip
-    forced = finished(setup, submit(setup, [str(folder / "notes")], "docs", force=True))
-    assert forced.counts == {"COMPLETED": 2}
+    forced = cli(setup, "index", "data/mixed/notes", "--partition", "docs", "--force", "--wait")
+    assert forced.returncode == 0, forced.stderr
+    batch_id, *progress, summary = forced.stdout.splitlines()
+    assert progress[-1].startswith("  2/2 done (2 completed)") and "pages/s" in progress[-1]
+    assert summary == f"batch {batch_id}: done"
     elsewhere = finished(setup, submit(setup, [str(folder / "notes")], "other"))
     assert elsewhere.counts == {"COMPLETED": 2}  # skipping is per partition
 
@@ -252,6 +255,21 @@ def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
     assert marker not in control.state("marker").names(Phase.ALIVE)
     attempts = [task.attempts for task in api.batch_files(setup.where, batch_id)]
     assert max(attempts) == 2  # the files in flight when the coordinator ended ran again
+
+
+def test_resizing_the_pools_mid_batch_loses_nothing(setup: Setup) -> None:
+    folder = _pdf_folder(setup, "resized", count=24, pages=8)
+    batch_id = submit(setup, [str(folder)], "resized")
+    wait_until(
+        lambda: api.get_batch(setup.where, batch_id).counts.get("CONVERTING"),
+        30,
+        "a file being converted",
+    )
+    for pool, size in (("indexer", 1), ("marker", 2), ("indexer", 2), ("marker", 1)):
+        control.scale(pool, size, wait=False)
+    _all_completed_once(setup, batch_id, folder, "resized")
+    for pool, size in (("indexer", 2), ("marker", 1)):
+        assert control.wait_for(pool, size, timeout=60).outcome == "reached"
 
 
 def test_killing_the_submitting_process_lets_the_batch_finish(setup: Setup) -> None:
