@@ -202,10 +202,10 @@ def test_resubmitting_skips_and_force_indexes_again(
     forced = cli(setup, "index", "data/mixed/notes", "--partition", "docs", "--force", "--wait")
     assert forced.returncode == 0, forced.stderr
     batch_id, *progress, summary = forced.stdout.splitlines()
-    assert progress[-1].startswith("  2/2 done (2 completed)") and "pages/s" in progress[-1]
+    assert progress[-1].startswith("  3/3 done (3 completed)") and "pages/s" in progress[-1]
     assert summary == f"batch {batch_id}: done"
     elsewhere = finished(setup, submit(setup, [str(folder / "notes")], "other"))
-    assert elsewhere.counts == {"COMPLETED": 2}  # skipping is per partition
+    assert elsewhere.counts == {"COMPLETED": 3}  # skipping is per partition
 
 
 def test_paths_outside_the_data_volume_are_refused(setup: Setup, tmp_path: Path) -> None:

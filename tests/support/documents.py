@@ -7,6 +7,7 @@ landed in a chunk that names page N; the broken ones fail for a known reason.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,10 @@ def write_corpus(folder: Path, pdfs: int = 3, pages: int = 4) -> dict[str, Expec
         "<body><h1>Heading</h1><p>An html paragraph with htmlzqword.</p></body></html>"
     )
     put("web/page.html", html, Expected("COMPLETED", {1: "htmlzqword"}))
+    put("notes/letter.docx", docx_bytes("Letter", "A word file with docxzqword."), Expected(
+        "COMPLETED", {1: "docxzqword"}))  # fmt: skip
+    put("bad/broken.docx", b"PK\x03\x04 not a zip", Expected(
+        "FAILED", reason="not a readable DOCX"))  # fmt: skip
     put("bad/corrupt.pdf", b"%PDF-1.4\nthis is not really a pdf\n", Expected(
         "FAILED", reason="not a readable PDF"))  # fmt: skip
     put("bad/locked.pdf", encrypted_pdf_bytes(), Expected("FAILED", reason="encrypted"))
@@ -84,3 +89,35 @@ def write_corpus(folder: Path, pdfs: int = 3, pages: int = 4) -> dict[str, Expec
     put("bad/blank.pdf", blank_pdf_bytes(), Expected("FAILED", reason="no text layer"))
     put("bad/archive.xyz", b"binary", Expected("FAILED", reason="unsupported type"))
     return expected
+
+
+def docx_bytes(heading: str, paragraph: str) -> bytes:
+    """A minimal Word document (the three parts Word itself needs), built without Word."""
+    namespace = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    body = (
+        f'<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>{heading}</w:t></w:r></w:p>'
+        f"<w:p><w:r><w:t>{paragraph}</w:t></w:r></w:p>"
+    )
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" '
+            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/word/document.xml" ContentType="application/'
+            'vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+            'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+        ),
+        "word/document.xml": (
+            f'<w:document xmlns:w="{namespace}"><w:body>{body}</w:body></w:document>'
+        ),
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return out.getvalue()

@@ -141,3 +141,14 @@ def test_the_same_content_is_written_once_unless_forced(tmp_path: Path) -> None:
 def test_an_unknown_sink_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown sink"):
         make_sink("milvus", tmp_path)
+
+
+def test_docx_without_the_extra_fails_naming_it(
+    monkeypatch: pytest.MonkeyPatch, corpus: tuple[Path, dict]
+) -> None:
+    from openrag_tui.indexing.loaders import docx
+
+    folder, _ = corpus
+    monkeypatch.setattr(docx.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DocumentError, match=r"pip install 'openrag-tui\[docx\]'"):
+        load(str(folder / "notes" / "letter.docx"))

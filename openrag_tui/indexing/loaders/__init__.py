@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from openrag_tui.indexing.loaders import html, markdown, pdfium, text
+from openrag_tui.indexing.loaders import docx, html, markdown, pdfium, text
 from openrag_tui.indexing.loaders.base import Document, DocumentError
 
 PDF_LOADERS = ("pdfium", "marker", "marker-text")
@@ -18,6 +18,7 @@ _BY_SUFFIX = {
     ".text": text.load,
     ".html": html.load,
     ".htm": html.load,
+    ".docx": docx.load,
 }
 SUPPORTED = (".pdf", *_BY_SUFFIX)
 
