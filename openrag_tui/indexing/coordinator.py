@@ -94,9 +94,6 @@ class Coordinator:
         self._wake.set()
         return count
 
-    async def running(self) -> int:
-        return len(self._running)
-
     # The loop
 
     async def _pump(self) -> None:
@@ -127,7 +124,10 @@ class Coordinator:
         except (TaskLost, RayActorError) as error:
             self._lost(key, attempt, error)
         except control.PoolsNotDeployed as error:
-            self._ledger.update(*key, state=FileState.QUEUED, error=str(error))
+            # not the file's attempt: wait for the pools without using up its attempts
+            self._ledger.update(
+                *key, state=FileState.QUEUED, attempts=attempt - 1, error=str(error)
+            )
             await asyncio.sleep(NOT_DEPLOYED_PAUSE_SECONDS)
         except RayTaskError as error:  # the file's own task raised: its input is the problem
             cause = error.cause if error.cause is not None else error
@@ -144,8 +144,12 @@ class Coordinator:
         batch = self._batch(task.batch_id)
         try:
             digest = await asyncio.to_thread(work.content_hash, task.path)
-        except OSError as error:
-            raise DocumentError(f"unreadable: {error.strerror or error}") from None
+        except OSError as error:  # not claimed yet: a file cancelled meanwhile stays CANCELLED
+            self._ledger.update(
+                *key, when=FileState.QUEUED, state=FileState.FAILED, attempts=attempt,
+                error=f"unreadable: {error.strerror or error}", finished_at=time.time(),
+            )  # fmt: skip
+            return
         if not await self._claim(task, batch, digest, attempt):
             return
         config = batch.config
@@ -173,21 +177,22 @@ class Coordinator:
     async def _claim(self, task: FileTask, batch: BatchProgress, digest: str, attempt: int) -> bool:
         """CONVERTING (with its hash and attempt) in one commit, unless the partition already
         holds this content: then SKIPPED. While another file is indexing the same content,
-        wait: its outcome decides. Check and commit run with no `await` between them."""
+        wait: its outcome decides. Check and commit run with no `await` between them, and only
+        a file still QUEUED is claimed (it may have been cancelled while it was being hashed)."""
         key = (task.batch_id, task.index)
+        queued = FileState.QUEUED
         while True:
             same = None if batch.force else self._ledger.same_content(batch.partition, digest, key)
             now = time.time()
             if same is None:
-                self._ledger.update(
-                    *key, state=FileState.CONVERTING, attempts=attempt, content_hash=digest,
-                    started_at=now, finished_at=None, error=None,
+                return self._ledger.update(
+                    *key, when=queued, state=FileState.CONVERTING, attempts=attempt,
+                    content_hash=digest, started_at=now, finished_at=None, error=None,
                 )  # fmt: skip
-                return True
             if same.state is FileState.COMPLETED:
                 self._ledger.update(
-                    *key, state=FileState.SKIPPED, attempts=attempt, content_hash=digest,
-                    started_at=now, finished_at=now,
+                    *key, when=queued, state=FileState.SKIPPED, attempts=attempt,
+                    content_hash=digest, started_at=now, finished_at=now,
                     error=f"same content already indexed from {same.path}",
                 )  # fmt: skip
                 return False

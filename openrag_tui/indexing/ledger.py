@@ -235,23 +235,24 @@ class Ledger(LedgerReader):
                 [(batch_id, i, path, FileState.QUEUED.value, now) for i, path in enumerate(paths)],
             )
 
-    def update(self, batch_id: str, index: int, **values: Any) -> None:
+    def update(
+        self, batch_id: str, index: int, when: FileState | None = None, **values: Any
+    ) -> bool:
+        """Set a file's columns; with `when`, only if it is in that state. Whether it changed."""
         unknown = set(values) - _UPDATABLE
         if unknown:
             raise ValueError(f"not ledger columns: {sorted(unknown)}")
         values = {k: v.value if isinstance(v, FileState) else v for k, v in values.items()}
         assignments = ", ".join(f"{column} = ?" for column in values)
+        condition = "" if when is None else " AND state = ?"
         with self._write() as db:
-            db.execute(
-                f"UPDATE files SET {assignments} WHERE batch_id = ? AND idx = ?",
-                (*values.values(), batch_id, index),
+            return (
+                db.execute(
+                    f"UPDATE files SET {assignments} WHERE batch_id = ? AND idx = ?{condition}",
+                    (*values.values(), batch_id, index, *([] if when is None else [when.value])),
+                ).rowcount
+                == 1
             )
-
-    def task(self, batch_id: str, index: int) -> FileTask:
-        row = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files WHERE batch_id = ? AND idx = ?", (batch_id, index)
-        ).fetchone()
-        return _task(row)
 
     def queued(self, limit: int, busy: set[tuple[str, int]]) -> list[FileTask]:
         """The oldest QUEUED files not already being run, oldest batch first."""

@@ -291,3 +291,28 @@ def test_killing_the_submitting_process_lets_the_batch_finish(setup: Setup) -> N
         submitter.send_signal(signal.SIGKILL)
         submitter.wait(timeout=30)
     _all_completed_once(setup, batch_id, folder, "orphan")
+
+
+def test_cancel_stops_queued_files_and_retry_runs_failed_ones_again(
+    setup: Setup, mixed: tuple[dict[str, Expected], dict]
+) -> None:
+    folder = setup.data / "cancelled"
+    folder.mkdir()
+    for n in range(300):
+        (folder / f"c{n}.txt").write_text(f"cancel me {n}\n")
+    batch_id = submit(setup, [str(folder)], "cancelled")
+    cancelled = api.cancel(setup.settings, setup.where, batch_id)
+    progress = finished(setup, batch_id)
+    assert cancelled == progress.counts["CANCELLED"] > 0
+    assert progress.counts.get("COMPLETED", 0) + cancelled == 300
+    assert progress.state == "cancelled"
+    assert len(outputs(setup, "cancelled")) == progress.counts.get("COMPLETED", 0)
+
+    expected, summary = mixed
+    failed = sum(o.state == "FAILED" for o in expected.values())
+    retried = cli(setup, "batches", "retry", summary["batch_id"])
+    assert retried.returncode == 0, retried.stderr
+    assert f"{failed} failed file(s) queued again" in retried.stdout
+    again = finished(setup, summary["batch_id"])
+    assert again.counts["FAILED"] == failed
+    assert {t.attempts for t in api.batch_files(setup.where, summary["batch_id"])} == {1}
