@@ -170,10 +170,13 @@ class BatchesScreen(PanelScreen):
     # ------------------------------------------------------------ changing
 
     def action_new_batch(self) -> None:
+        volume = self.app.backend.where().volume
+
         def submit(answer: tuple[str, str] | None) -> None:
             if answer is not None:
                 path, partition = answer
-                self._run_command("index", path, "--partition", partition)
+                # the dialog asks for a path inside the data volume: relative ones start there
+                self._run_command("index", str(volume / path), "--partition", partition)
 
         self.app.push_screen(SubmitScreen(), submit)
 
@@ -230,7 +233,7 @@ class SubmitScreen(PanelModal):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("[b]Index documents[/]  a folder (recursive), a glob or a file")
-            yield Input(placeholder="path inside the data volume", id="path")
+            yield Input(placeholder="path inside the data volume (relative to it)", id="path")
             yield Input(placeholder="partition", id="partition")
             yield Static("[dim]enter: next / submit · esc: cancel[/]", id="submit-help")
 
