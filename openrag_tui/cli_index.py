@@ -106,6 +106,8 @@ def _where(workspace: Workspace) -> Where:
 
 @contextmanager
 def _connected(workspace: Workspace, args: argparse.Namespace) -> Iterator[None]:
+    from ray.exceptions import RayError
+
     from openrag_tui.indexing.api import CoordinatorMismatch
     from openrag_tui.logfile import send_logs_to_file
     from openrag_tui.pools import control
@@ -118,6 +120,10 @@ def _connected(workspace: Workspace, args: argparse.Namespace) -> Iterator[None]
         raise _Failed(str(error), EXIT_UNREACHABLE) from None
     except (control.PoolsNotDeployed, CoordinatorMismatch) as error:
         raise _Failed(str(error), EXIT_FAILED) from None
+    except RayError as error:  # e.g. the coordinator could not start on its node
+        lines = str(error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        raise _Failed(f"the cluster refused: {reason}", EXIT_FAILED) from None
 
 
 # The commands
