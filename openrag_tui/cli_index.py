@@ -62,9 +62,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     retry = actions.add_parser("retry", help="run a batch's failed files again")
     for parser in (show, cancel, retry):
         parser.add_argument("batch_id", metavar="ID")
+    resume = actions.add_parser(
+        "resume", help="start the coordinator (after a cluster restart): unfinished batches go on"
+    )
     batches.set_defaults(handler=_handle)
 
-    for parser in (index, batches, show, cancel, retry):
+    for parser in (index, batches, show, cancel, retry, resume):
         common_options(parser)
         parser.add_argument(
             "--address",
@@ -199,7 +202,29 @@ def _retry(args: argparse.Namespace, console: Console, workspace: Workspace) -> 
     return EXIT_OK
 
 
-_COMMANDS = {"index": _index, None: _list, "show": _show, "cancel": _cancel, "retry": _retry}
+def _resume(args: argparse.Namespace, console: Console, workspace: Workspace) -> int:
+    from openrag_tui.indexing import api
+
+    where = _where(workspace)
+    with _connected(workspace, args):
+        api.start_coordinator(workspace.settings, where)
+    unfinished = [b for b in api.list_batches(where) if not b.finished]
+    files = sum(b.total - b.done for b in unfinished)
+    console.print(
+        f"coordinator running: {files} unfinished file(s) in {len(unfinished)} batch(es)",
+        markup=False,
+    )
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "index": _index,
+    None: _list,
+    "show": _show,
+    "cancel": _cancel,
+    "retry": _retry,
+    "resume": _resume,
+}
 
 
 # Pieces
