@@ -142,16 +142,19 @@ def _index(args: argparse.Namespace, console: Console, workspace: Workspace) -> 
     )
     with _connected(workspace, args):
         batch_id = api.submit(workspace.settings, where, request)
-    if getattr(args, "json", False) and not args.wait:
-        _print_json({"batch_id": batch_id})
-        return EXIT_OK
-    console.print(batch_id, markup=False)
+    as_json = getattr(args, "json", False)
     if not args.wait:
+        if as_json:
+            _print_json({"batch_id": batch_id})
+        else:
+            console.print(batch_id, markup=False)
         return EXIT_OK
-    progress = _follow(console, where, batch_id)
-    if getattr(args, "json", False):
+    if as_json:  # one JSON object once the batch is over, nothing before it
+        progress = _follow(None, where, batch_id)
         _print_json(progress.to_dict(time.time()))
     else:
+        console.print(batch_id, markup=False)
+        progress = _follow(console, where, batch_id)
         _print_summary(console, progress, api.batch_files(where, batch_id))
     return EXIT_OK if progress.succeeded else EXIT_FAILED
 
@@ -242,14 +245,14 @@ def _metadata(text: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _follow(console: Console, where: Where, batch_id: str) -> BatchProgress:
-    """Print a line each time the batch's counts change, until every file is final."""
+def _follow(console: Console | None, where: Where, batch_id: str) -> BatchProgress:
+    """Wait until every file is final, printing a line each time the counts change."""
     from openrag_tui.indexing import api
 
     last = None
     while True:
         progress = api.get_batch(where, batch_id)
-        if progress.counts != last:
+        if console is not None and progress.counts != last:
             last = progress.counts
             console.print(f"  {_progress_line(progress, time.time())}", markup=False)
         if progress.finished:

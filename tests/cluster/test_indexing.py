@@ -140,7 +140,7 @@ def mixed(setup: Setup) -> tuple[dict[str, Expected], dict]:
     result = cli(setup, "index", "data/mixed", "--partition", "docs", "--metadata",
                  '{"team": "qa"}', "--wait", "--json")  # fmt: skip
     assert result.returncode == 1, result.stderr  # some files fail on purpose
-    return expected, json.loads(result.stdout.splitlines()[-1])
+    return expected, json.loads(result.stdout)  # one JSON object, nothing else
 
 
 def test_every_file_reaches_its_state_and_outputs_match_the_sources(
