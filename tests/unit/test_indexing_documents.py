@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,18 @@ def test_docx_without_the_extra_fails_naming_it(
     monkeypatch.setattr(docx.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DocumentError, match=r"pip install 'openrag-tui\[docx\]'"):
         load(str(folder / "notes" / "letter.docx"))
+
+
+def test_temporary_files_of_killed_writers_are_removed_once_stale(tmp_path: Path) -> None:
+    sink = FilesSink(tmp_path)
+    markdown, chunks = sink.paths(indexed())
+    markdown.parent.mkdir(parents=True)
+    stale, fresh = (
+        chunks.with_name(f".{chunks.name}.old"),
+        markdown.with_name(f".{markdown.name}.new"),
+    )
+    for temporary in (stale, fresh):
+        temporary.write_text("half")
+    os.utime(stale, (0, 0))
+    sink.write(indexed(), force=False)
+    assert not stale.exists() and fresh.exists()  # a fresh one may be another live write

@@ -1,20 +1,25 @@
 """The `files` sink: per document `<relative path>.md` and `<relative path>.chunks.jsonl` under
 `<outputs>/<partition>/`, each written to a temporary file, fsynced and renamed into place, so a
 reader never sees half a document. The JSONL is written last: it is the mark of a finished
-document, and its content hash makes a repeated write of the same content a no-op.
+document, and its content hash makes a repeated write of the same content a no-op. A writer
+killed mid-write (its node or cluster stopped) leaves a hidden temporary file; the next write of
+the same document removes those older than STALE_TEMP_SECONDS (no live write takes that long).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from openrag_tui.indexing.sinks import Indexed
 
 MARKDOWN_SUFFIX = ".md"
 CHUNKS_SUFFIX = ".chunks.jsonl"
+STALE_TEMP_SECONDS = 3600.0
 
 
 class FilesSink:
@@ -32,6 +37,8 @@ class FilesSink:
         if not force and _stored_hash(chunks) == document.content_hash:
             return str(chunks), False
         markdown.parent.mkdir(parents=True, exist_ok=True)
+        for path in (markdown, chunks):
+            _remove_stale_temps(path)
         _atomic_write(markdown, document.markdown)
         _atomic_write(chunks, "".join(json.dumps(r) + "\n" for r in _records(document)))
         return str(chunks), True
@@ -58,6 +65,14 @@ def _stored_hash(chunks: Path) -> str | None:
             return json.loads(handle.readline()).get("content_hash")
     except (OSError, ValueError):
         return None
+
+
+def _remove_stale_temps(path: Path) -> None:
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for temporary in path.parent.glob(f".{path.name}.*"):
+        with contextlib.suppress(OSError):  # another writer removed it first
+            if temporary.stat().st_mtime < cutoff:
+                temporary.unlink()
 
 
 def _atomic_write(path: Path, text: str) -> None:
