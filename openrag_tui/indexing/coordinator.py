@@ -119,8 +119,8 @@ class Coordinator:
         attempt = task.attempts + 1
         try:
             await self._index(task, attempt)
-        except DocumentError as error:
-            self._fail(key, attempt, str(error))
+        except DocumentError as error:  # raised here, or in a pool actor (then Ray-wrapped)
+            self._fail(key, attempt, plain_reason(error))
         except (TaskLost, RayActorError) as error:
             self._lost(key, attempt, error)
         except control.PoolsNotDeployed as error:
@@ -130,8 +130,7 @@ class Coordinator:
             )
             await asyncio.sleep(NOT_DEPLOYED_PAUSE_SECONDS)
         except RayTaskError as error:  # the file's own task raised: its input is the problem
-            cause = error.cause if error.cause is not None else error
-            self._fail(key, attempt, f"{type(cause).__name__}: {_first_line(cause)}")
+            self._fail(key, attempt, plain_reason(error))
         except Exception as error:
             _log.exception("indexing %s failed", task.path)
             self._lost(key, attempt, error)
@@ -216,6 +215,23 @@ class Coordinator:
             self._ledger.update(
                 *key, state=FileState.QUEUED, attempts=attempt, error=f"attempt {attempt}: {reason}"
             )
+
+
+def plain_reason(error: BaseException) -> str:
+    """The sentence an operator reads for a failed file: the loader's own words, not the chain
+    of Ray tracebacks (supervisor → worker → subprocess) the error travelled through."""
+    cause = error
+    while isinstance(cause, RayTaskError) and cause.cause is not None and cause.cause is not cause:
+        cause = cause.cause
+    if isinstance(cause, RayTaskError):  # no original exception: its traceback ends with it
+        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+        kind, _, message = (lines[-1] if lines else "").partition(": ")
+        if kind.rsplit(".", 1)[-1] == DocumentError.__name__:
+            return message
+        return f"{kind.rsplit('.', 1)[-1]}: {message}" if message else _first_line(cause)
+    if isinstance(cause, DocumentError):
+        return _first_line(cause)
+    return f"{type(cause).__name__}: {_first_line(cause)}"
 
 
 def _first_line(error: BaseException) -> str:

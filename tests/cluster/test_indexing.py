@@ -157,6 +157,7 @@ def test_every_file_reaches_its_state_and_outputs_match_the_sources(
     for path, outcome in expected.items():
         if outcome.reason:
             assert outcome.reason in files[path].error, (path, files[path].error)
+            assert "\n" not in files[path].error and "ray::" not in files[path].error
             assert files[path].attempts == 1  # a file's own failure is not retried
     written = outputs(setup, "docs")
     assert set(written) == {f"mixed/{p}" for p, o in expected.items() if o.state == "COMPLETED"}
