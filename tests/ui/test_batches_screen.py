@@ -54,9 +54,11 @@ async def _open(pilot) -> BatchesScreen:
     await pilot.press("b")
     await wait_for(
         pilot,
-        lambda: isinstance(pilot.app.screen, BatchesScreen)
-        and pilot.app.screen.query_one(DataTable).row_count == 2
-        and "encrypted" in str(pilot.app.screen.query_one("#batch-detail").render()),
+        lambda: (
+            isinstance(pilot.app.screen, BatchesScreen)
+            and pilot.app.screen.query_one(DataTable).row_count == 2
+            and "encrypted" in str(pilot.app.screen.query_one("#batch-detail").render())
+        ),
         "the batches and the newest one's failures to be read",
     )
     await pilot.pause()

@@ -23,7 +23,7 @@ def test_other_errors_keep_their_type_and_first_line() -> None:
 def test_a_traceback_only_error_gives_its_last_line() -> None:
     """What Ray hands over when the original exception did not travel with it."""
     traceback = (
-        "ray::PoolSupervisor.run() (pid=479)\n  File \"x.py\", line 1, in run\n"
+        'ray::PoolSupervisor.run() (pid=479)\n  File "x.py", line 1, in run\n'
         "openrag_tui.indexing.loaders.base.DocumentError: empty file (0 bytes)\n"
     )
     assert plain_reason(RayTaskError("run", traceback, None)) == "empty file (0 bytes)"
