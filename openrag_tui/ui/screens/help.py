@@ -50,7 +50,9 @@ class HelpScreen(ModalScreen[None]):
                 )
                 if binding.id or binding.action not in first:  # prefer the rebindable one
                     first[binding.action] = active
-        for action, active in first.items():
+        # the panel's own (rebindable) keys first, Textual's built-in ones after
+        ordered = sorted(first.items(), key=lambda item: item[1].binding.id is None)
+        for action, active in ordered:
             label = active.binding.description + ("" if active.enabled else " (unavailable)")
             keys = ", ".join(keys_by_action[action])
             table.add_row(keys, label, active.binding.id or "", key=action)

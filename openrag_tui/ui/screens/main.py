@@ -64,11 +64,11 @@ class MainScreen(PanelScreen):
         key("sort", "o", "cycle_sort", "Sort", show=False),
         key("env", "e", "app.open_env_editor", ".env"),
         key("batches", "b", "app.open_batches", "Batches"),
-        key("pool-up", "plus", "resize(1)", "Bigger", changes=True, group="pool"),
-        key("pool-down", "minus", "resize(-1)", "Smaller", changes=True, group="pool"),
-        key("pool-scale", "s", "scale_dialog", "Scale to…", changes=True, group="pool"),
-        key("start", "U", "app.start_cluster", "Start", changes=True, group="cluster"),
-        key("stop", "D", "app.stop_cluster", "Stop", changes=True, group="cluster"),
+        key("pool-up", "plus", "resize(1)", "Pool +1 actor", changes=True, group="pool"),
+        key("pool-down", "minus", "resize(-1)", "Pool −1 actor", changes=True, group="pool"),
+        key("pool-scale", "s", "scale_dialog", "Scale pool to…", changes=True, group="pool"),
+        key("start", "U", "app.start_cluster", "Start cluster", changes=True, group="cluster"),
+        key("stop", "D", "app.stop_cluster", "Stop cluster", changes=True, group="cluster"),
     ]
 
     def __init__(self, backend: Backend) -> None:
