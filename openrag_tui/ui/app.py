@@ -52,6 +52,7 @@ class OpenRagApp(App[int]):
         self.backend = backend
         self.read_only = read_only
         self.env_watch_seconds = env_watch_seconds
+        self._watching = False  # one look at the .env at a time, even on a hung network mount
         self.keymap_file = keymap_file or keymap_path()
         self.keymap = load_keymap(self.keymap_file)
 
@@ -66,7 +67,7 @@ class OpenRagApp(App[int]):
         for problem in self.keymap.problems:
             self.notify(problem, title="Keymap", severity="warning", timeout=10)
         if self.env_watch_seconds:
-            self.set_interval(self.env_watch_seconds, self._watch_env)
+            self.set_interval(self.env_watch_seconds, self._look_at_env)
 
     def on_unmount(self) -> None:
         self.backend.close()
@@ -115,7 +116,13 @@ class OpenRagApp(App[int]):
     def _confirm_stop(self, target: Target) -> None:
         """Say exactly what a stop ends (a local `ray stop` ends every Ray process here)."""
         if isinstance(target, LocalHead):
-            processes = ray_processes()
+            try:
+                processes = ray_processes()
+            except Exception as error:  # psutil denied: no blind `ray stop`
+                self.call_from_thread(
+                    self.notify, str(error), title="Cannot stop", severity="error"
+                )
+                return
             listed = "\n".join(str(process) for process in processes[:12])
             more = f"\n… and {len(processes) - 12} more" if len(processes) > 12 else ""
             question = (
@@ -148,12 +155,22 @@ class OpenRagApp(App[int]):
 
     # ------------------------------------------------------------ the .env
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="env-watch")
+    def _look_at_env(self) -> None:
+        if not self._watching:
+            self._watching = True
+            self._watch_env()
+
+    @work(thread=True, exit_on_error=False, group="env-watch")
     def _watch_env(self) -> None:
         """Pick up edits made elsewhere (another operator, an editor on the head node)."""
-        if self.backend.env_changed_on_disk():
-            self.backend.reload_workspace()
-            self.call_from_thread(self.broadcast_env_reloaded)
+        try:
+            if self.backend.env_changed_on_disk():
+                self.backend.reload_workspace()
+                self.call_from_thread(self.broadcast_env_reloaded)
+        except Exception as error:  # an unreadable file must not stop the watch: say so
+            self.call_from_thread(self.notify, str(error), title=".env", severity="error")
+        finally:
+            self._watching = False
 
     @work(thread=True, exit_on_error=False, group="env-watch")
     def backend_changed_env(self) -> None:

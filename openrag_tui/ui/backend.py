@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -35,6 +36,7 @@ class Backend:
         self.clock = clock
         self._client_factory = client_factory or (lambda ws: ws.client())
         self._client: DashboardClient | None = None
+        self._lock = threading.Lock()  # the poll thread and a reloading thread share the client
 
     @property
     def dashboard_url(self) -> str:
@@ -42,20 +44,23 @@ class Backend:
 
     def read_view(self) -> ClusterView:
         """One refresh; raises DashboardError when the dashboard does not answer."""
-        if self._client is None:
-            self._client = self._client_factory(self.workspace)
-        return read_view(self._client, self.workspace.settings, clock=self.clock)
+        with self._lock:
+            if self._client is None:
+                self._client = self._client_factory(self.workspace)
+            client, settings = self._client, self.workspace.settings
+        return read_view(client, settings, clock=self.clock)
 
     def reload_workspace(self) -> Workspace:
-        """Read the .env again (edited here or elsewhere); the dashboard URL may change."""
-        self.workspace = self.workspace.reloaded()
-        self.close()
-        return self.workspace
+        """Read the .env again (edited here or elsewhere); the dashboard URL may change, so the
+        next poll gets a new client (a poll in flight finishes with the old one)."""
+        workspace = self.workspace.reloaded()
+        with self._lock:
+            self.workspace, self._client = workspace, None
+        return workspace
 
     def env_changed_on_disk(self) -> bool:
-        """Whether someone edited the .env since we read it (the panel then reloads it)."""
-        env = self.workspace.env
-        return env.changed_on_disk() if env.path.exists() else self.workspace.location.exists
+        """Whether someone edited (or removed) the .env since we read it."""
+        return self.workspace.env.changed_on_disk()
 
     def cluster_target(self) -> Target:
         """What start and stop act on (cluster.yaml or a local head); raises LifecycleError."""
@@ -98,6 +103,7 @@ class Backend:
         return self.reload_workspace()
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()

@@ -110,3 +110,22 @@ async def test_read_only_can_look_but_not_change(recorded_app, indexed_env) -> N
         screen = await _open(pilot)
         actions = {active.binding.action for active in screen.active_bindings.values()}
         assert not {"new_batch", "retry_batch", "cancel_batch"} & actions
+
+
+async def test_the_screen_reads_the_ledger_on_its_clock_not_in_a_loop(
+    recorded_app, indexed_env, monkeypatch
+) -> None:
+    app = recorded_app(env_file=indexed_env)
+    reads: list[float] = []
+    real = app.backend.list_batches
+
+    def counted():
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(app.backend, "list_batches", counted)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _open(pilot)
+        settled = len(reads)
+        await pilot.pause(1.0)  # less than the 2 s refresh: no read is due
+        assert len(reads) == settled

@@ -14,6 +14,7 @@ from openrag_tui.cluster.lifecycle import Outcome
 from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.main import MainScreen
+from tests.support.raycluster import wait_until
 from tests.ui.conftest import settle, wait_for
 
 LOCAL_HEAD_ENV = "RAY_HEAD_ADDRESS=127.0.0.1:6390\nRAY_DASHBOARD_PORT=9\nOPENRAG_TUI_LOCAL_GPUS=2\n"
@@ -104,3 +105,23 @@ async def test_read_only_has_no_start_or_stop(recorded_app, env_copy, fake_ray) 
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
     assert not (fake_ray.parent / "calls").exists()
+
+
+async def test_quitting_mid_start_cancels_it(recorded_app, env_copy, fake_ray) -> None:
+    app = recorded_app(env_file=_env(env_copy, "hang"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("U")
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ClusterLogScreen)
+                and any("grandchild" in line for line in app.screen.query_one(Log).lines)
+            ),
+            "the stand-in to be running",
+        )
+        run = app.screen.run
+        await pilot.press("q")
+    # the stand-in would hang for 300 s: it ends within seconds only because quitting cancelled it
+    wait_until(lambda: run.result is not None, 15, "the run to end after quitting")
+    assert run.result.outcome is Outcome.CANCELLED

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
+from openrag_tui.ui.backend import Backend
 from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.env_editor import EditValueScreen, EnvEditorScreen
 from openrag_tui.ui.screens.main import MainScreen
+from openrag_tui.workspace import open_workspace
 from tests.ui.conftest import DATA, settle, wait_for
 
 
@@ -177,3 +179,31 @@ async def test_read_only_hides_editing(recorded_app, guide_env) -> None:
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
     assert guide_env.read_bytes() == before
+
+
+async def test_enter_alone_on_a_secret_keeps_it(recorded_app, guide_env) -> None:
+    guide_env.write_text(guide_env.read_text() + "EMBEDDER_API_KEY=sk-live-123\n")
+    before = guide_env.read_bytes()
+    app = recorded_app(env_file=guide_env)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_editor(pilot)
+        await _select(pilot, screen, "EMBEDDER_API_KEY")
+        assert "sk-live-123" not in str(screen.query_one(DataTable).get_row_at(
+            screen.query_one(DataTable).get_row_index("EMBEDDER_API_KEY")))  # fmt: skip
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one(Input).value == ""  # a secret is never shown, even here
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, EnvEditorScreen)
+    assert guide_env.read_bytes() == before
+
+
+def test_a_removed_env_is_noticed_once_not_every_watch(guide_env) -> None:
+    backend = Backend(open_workspace(str(guide_env)))
+    guide_env.unlink()
+    assert backend.env_changed_on_disk()
+    backend.reload_workspace()
+    assert not backend.env_changed_on_disk()
+    assert backend.workspace.settings.ray_pool_size == 1  # OpenRAG's default again

@@ -19,7 +19,7 @@ from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Input, Static
 
-from openrag_tui.cluster.processes import StreamTimeout
+from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
 from openrag_tui.indexing.batch import BatchProgress, FileState, FileTask
 from openrag_tui.indexing.ledger import LedgerError
 from openrag_tui.ui.keys import key
@@ -87,6 +87,9 @@ class BatchesScreen(PanelScreen):
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[BatchProgress] = []
+        self._shown: str | None = None  # the batch whose files the detail shows
+        self._reading = False
+        self._leaving = threading.Event()  # ends a command's wait when the screen goes
 
     def compose(self) -> ComposeResult:
         yield Static(id="batches-where")
@@ -105,22 +108,33 @@ class BatchesScreen(PanelScreen):
         ledger = self.app.backend.where().ledger
         self.query_one("#batches-where", Static).update(f"[b]ledger[/] {display_path(ledger)}")
         self.query_one("#batch-action").display = False
-        self.set_interval(REFRESH_SECONDS, self._read)
+        self.set_interval(REFRESH_SECONDS, self._refresh)
         table.focus()
-        self._read()
+        self._refresh()
+
+    def on_unmount(self) -> None:
+        self._leaving.set()
 
     # ------------------------------------------------------------ reading
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="batches-read")
-    def _read(self) -> None:
+    def _refresh(self) -> None:
+        """Read again unless a read is still out (a hung volume must not pile up threads)."""
+        if not self._reading:
+            self._reading = True
+            self._read(self._selected_id())
+
+    @work(thread=True, exit_on_error=False, group="batches-read")
+    def _read(self, selected: str | None) -> None:
         backend = self.app.backend
         try:
             batches = backend.list_batches()
-            selected = self._selected_id() or (batches[0].batch_id if batches else None)
+            selected = selected or (batches[0].batch_id if batches else None)
             files = backend.batch_files(selected) if selected else []
-        except LedgerError as error:
+        except (LedgerError, OSError) as error:
             self.app.call_from_thread(self._say, Text(str(error), style="red"))
             return
+        finally:
+            self._reading = False
         self.app.call_from_thread(self._show, batches, files, backend.clock())
 
     def _show(self, batches: list[BatchProgress], files: list[FileTask], now: float) -> None:
@@ -141,6 +155,7 @@ class BatchesScreen(PanelScreen):
             )
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected), animate=False)
+        self._shown = files[0].batch_id if files else None
         self._show_detail(files)
 
     def _show_detail(self, files: list[FileTask]) -> None:
@@ -154,8 +169,9 @@ class BatchesScreen(PanelScreen):
             text.append_text(failures_text(files))
         detail.update(text)
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        self._read()
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value != self._shown:  # a refill highlights the same row: no re-read
+            self._refresh()
 
     def _selected_id(self) -> str | None:
         table = self.query_one(DataTable)
@@ -204,15 +220,16 @@ class BatchesScreen(PanelScreen):
         stream = self.app.backend.cli_process(*args)
         lines: list[str] = []
         try:
-            never = threading.Event()  # a submit, retry or cancel runs to its end
-            for line in stream.lines(time.monotonic() + COMMAND_TIMEOUT_SECONDS, never):
+            for line in stream.lines(time.monotonic() + COMMAND_TIMEOUT_SECONDS, self._leaving):
                 lines.append(line.strip())
         except StreamTimeout:
             lines.append(f"no answer within {COMMAND_TIMEOUT_SECONDS:.0f} s")
+        except StreamCancelled:
+            return  # the screen is gone
         said = next((line for line in reversed(lines) if line), "done")
         style = "green" if stream.returncode == 0 else "red"
         self.app.call_from_thread(self._say, Text(said.removeprefix("openrag-tui: "), style))
-        self.app.call_from_thread(self._read)
+        self.app.call_from_thread(self._refresh)
 
     def _say(self, text: Text) -> None:
         box = self.query_one("#batch-action", Static)

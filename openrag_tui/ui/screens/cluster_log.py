@@ -34,6 +34,7 @@ class ClusterLogScreen(PanelScreen):
     def __init__(self, run: ClusterRun) -> None:
         super().__init__()
         self.run = run
+        self._done = False  # the worker ended (with a result, or with an error it reported)
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-status")
@@ -43,17 +44,29 @@ class ClusterLogScreen(PanelScreen):
     def on_mount(self) -> None:
         self._show_status()
         self.set_interval(0.5, self._show_status)
-        self.query_one(Log).focus()
-        self._follow()
+        log = self.query_one(Log)
+        log.focus()
+        self._follow(log)
+
+    def on_unmount(self) -> None:
+        self.run.cancel()  # quitting mid-run ends Ray's command rather than waiting for it
 
     @work(thread=True, exit_on_error=False, group="cluster-run")
-    def _follow(self) -> None:
-        for line in self.run:
-            self.app.call_from_thread(self.query_one(Log).write_line, line)
-        self.app.call_from_thread(self._ended)
+    def _follow(self, log: Log) -> None:
+        try:
+            for line in self.run:
+                self.app.call_from_thread(log.write_line, line)
+        except Exception as error:  # a bug in a run must not leave the pane "running" forever
+            self.app.call_from_thread(
+                log.write_line, f"openrag-tui: {type(error).__name__}: {error}"
+            )
+            self.run.cancel()
+        finally:
+            self.app.call_from_thread(self._ended)
 
     def _ended(self) -> None:
         """The header now shows the result; the keys change from cancel to back."""
+        self._done = True
         self._show_status()
         self.refresh_bindings()
         for screen in self.app.screen_stack:  # the main screen polls again at once
@@ -76,7 +89,7 @@ class ClusterLogScreen(PanelScreen):
         self.query_one("#run-status", Static).update(status)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        running = self.run.result is None
+        running = self.run.result is None and not self._done
         if action == "cancel_run":
             return running
         if action == "back":

@@ -242,7 +242,9 @@ class EditValueScreen(PanelModal):
         return problems
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if not self._judge(event.value):
+        if is_secret(self.env_key) and not event.value:
+            self.dismiss(None)  # the field starts empty for a secret: enter alone keeps it
+        elif not self._judge(event.value):
             self.dismiss(event.value)
 
     def action_cancel(self) -> None:

@@ -113,6 +113,10 @@ class MainScreen(PanelScreen):
         self.query_one(NodesTable).focus()
         self._poll()
 
+    def on_unmount(self) -> None:
+        for stop in self._resizes.values():  # quitting ends the `scale` children, not waits
+            stop.set()
+
     # ------------------------------------------------------------ polling
 
     def _poll(self) -> None:
