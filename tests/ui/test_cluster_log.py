@@ -39,6 +39,20 @@ async def _start_and_finish(pilot) -> None:
     await pilot.pause()
 
 
+async def _start_hanging(pilot) -> None:
+    """Press U with the stand-in in "hang" mode, and wait until it runs."""
+    await settle(pilot)
+    await pilot.press("U")
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(pilot.app.screen, ClusterLogScreen)
+            and any("grandchild" in line for line in pilot.app.screen.query_one(Log).lines)
+        ),
+        "the stand-in to be running",
+    )
+
+
 def test_failed_start_log_80x24(snap_compare, recorded_app, env_copy, fake_ray) -> None:
     app = recorded_app(env_file=_env(env_copy, "fail"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=_start_and_finish)
@@ -62,16 +76,7 @@ async def test_the_log_streams_rays_lines_and_the_result(recorded_app, env_copy,
 async def test_x_cancels_a_running_start(recorded_app, env_copy, fake_ray) -> None:
     app = recorded_app(env_file=_env(env_copy, "hang"))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("U")
-        await wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, ClusterLogScreen)
-                and any("grandchild" in line for line in app.screen.query_one(Log).lines)
-            ),
-            "the stand-in to be running",
-        )
+        await _start_hanging(pilot)
         screen = app.screen
         await pilot.press("escape")  # no way back while it runs
         assert app.screen is screen
@@ -110,16 +115,7 @@ async def test_read_only_has_no_start_or_stop(recorded_app, env_copy, fake_ray) 
 async def test_quitting_mid_start_cancels_it(recorded_app, env_copy, fake_ray) -> None:
     app = recorded_app(env_file=_env(env_copy, "hang"))
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        await pilot.press("U")
-        await wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, ClusterLogScreen)
-                and any("grandchild" in line for line in app.screen.query_one(Log).lines)
-            ),
-            "the stand-in to be running",
-        )
+        await _start_hanging(pilot)
         run = app.screen.run
         await pilot.press("q")
     # the stand-in would hang for 300 s: it ends within seconds only because quitting cancelled it
