@@ -25,30 +25,27 @@ def _env(env_copy: Path, mode: str) -> Path:
     return env_copy
 
 
-async def _start_and_finish(pilot) -> None:
+async def _start(pilot, until, what: str) -> None:
+    """Press U and let the app run until `until(screen)` holds on the log screen."""
     await settle(pilot)
     await pilot.press("U")
     await wait_for(
         pilot,
-        lambda: (
-            isinstance(pilot.app.screen, ClusterLogScreen)
-            and pilot.app.screen.run.result is not None
-        ),
-        "the start to end",
+        lambda: isinstance(pilot.app.screen, ClusterLogScreen) and until(pilot.app.screen),
+        what,
     )
+
+
+async def _start_and_finish(pilot) -> None:
+    await _start(pilot, lambda screen: screen.run.result is not None, "the start to end")
     await pilot.pause()
 
 
 async def _start_hanging(pilot) -> None:
     """Press U with the stand-in in "hang" mode, and wait until it runs."""
-    await settle(pilot)
-    await pilot.press("U")
-    await wait_for(
+    await _start(
         pilot,
-        lambda: (
-            isinstance(pilot.app.screen, ClusterLogScreen)
-            and any("grandchild" in line for line in pilot.app.screen.query_one(Log).lines)
-        ),
+        lambda screen: any("grandchild" in line for line in screen.query_one(Log).lines),
         "the stand-in to be running",
     )
 

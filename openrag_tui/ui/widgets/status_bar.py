@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from openrag_tui.cluster.allocation import ClusterView
+from openrag_tui.cluster.refresh import STALE_AFTER_INTERVALS
 
 SEPARATOR = " │ "
 
@@ -29,7 +30,7 @@ class Freshness:
     @property
     def stale(self) -> bool:
         age = self.age
-        return self.failing or (age is not None and age > 3 * self.interval)
+        return self.failing or (age is not None and age > STALE_AFTER_INTERVALS * self.interval)
 
 
 def status_text(url: str, freshness: Freshness) -> Text:
