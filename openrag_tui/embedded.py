@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from openrag_tui.cluster.dashboard import DashboardClient
@@ -21,6 +22,8 @@ from openrag_tui.workspace import Workspace, display_path, open_workspace
 
 #: GPUs the demo head declares on a machine without NVIDIA GPUs
 DEMO_GPUS = 4
+#: the folder of the demo's data volume that holds the sample documents
+SAMPLES = "samples"
 DEMO_ENV = """\
 # openrag-tui's demo cluster: a local Ray head on this machine, started because no shared .env
 # and no cluster were found. Stop it with: openrag-tui down --env {path}
@@ -86,11 +89,23 @@ def is_demo(workspace: Workspace) -> bool:
 def _write_demo_env(path: Path) -> None:
     data = path.parent / "data"
     data.mkdir(parents=True, exist_ok=True)
+    copy_samples(data / SAMPLES)
     gpus = 0 if Path("/dev/nvidia0").exists() else DEMO_GPUS
     text = DEMO_ENV.format(path=display_path(path), gpus=gpus, data=data)
     if gpus == 0:  # real GPUs: let Ray detect them
         text = text.replace("OPENRAG_TUI_LOCAL_GPUS=0\n", "")
-    path.write_text(text, encoding="utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def copy_samples(folder: Path) -> None:
+    """A few documents to index (a 3-page PDF, Markdown, HTML, text), shipped in the package:
+    a newcomer's first batch needs something to read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sample in resources.files("openrag_tui").joinpath("samples").iterdir():
+        if sample.is_file() and not (folder / sample.name).exists():
+            (folder / sample.name).write_bytes(sample.read_bytes())
 
 
 def _answers(url: str) -> bool:

@@ -1,9 +1,14 @@
 """Rich renderables of a ClusterView, shared by `status` and the panel's widgets.
 
-Pools are told apart by glyph as well as colour, so the bar still reads with NO_COLOR.
+Pools are told apart by glyph as well as colour, so the bar still reads with NO_COLOR. Names
+that come from the cluster (hosts, actors, Ray's messages) are shown as plain text, never markup.
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -11,6 +16,8 @@ from rich.table import Table
 from rich.text import Text
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
+from openrag_tui.config.pools import FACTS, OPENRAG
+from openrag_tui.formats import DASH, plain, safe
 
 #: (reserved_by key, glyph, style) in the order the bar draws them
 BAR_PARTS: tuple[tuple[str, str, str], ...] = (
@@ -19,6 +26,7 @@ BAR_PARTS: tuple[tuple[str, str, str], ...] = (
     ("other", "▒", "yellow"),
 )
 FREE_GLYPH, FREE_STYLE = "░", "bright_black"
+INVALID_MARK = "✗"
 
 
 def amount(value: float) -> str:
@@ -51,15 +59,27 @@ def bar_legend() -> Text:
 
 
 def node_label(node: NodeAllocation) -> str:
-    name = node.node.hostname or node.node.ip
+    name = safe(node.node.hostname or node.node.ip)
     return f"{name} ({node.node.ip})" if node.node.ip and name != node.node.ip else name
+
+
+def node_labels(nodes: Iterable[NodeAllocation]) -> dict[str, str]:
+    """Each node's label by id; where hosts and IPs repeat (nodes on one machine), the start
+    of the node id tells them apart."""
+    found = list(nodes)
+    labels = {node.node.node_id: node_label(node) for node in found}
+    repeated = Counter(labels.values())
+    return {
+        node_id: f"{label} {node_id[:6]}" if repeated[label] > 1 else label
+        for node_id, label in labels.items()
+    }
 
 
 def physical_gpus(node: NodeAllocation) -> str:
     """NVML figures when the node reports them; declared-only GPUs have none."""
     devices = node.node.gpu_devices
     if not devices:
-        return "–"
+        return DASH
     used = sum(device.memory_used_mib for device in devices) / 1024
     total = sum(device.memory_total_mib for device in devices) / 1024
     utilizations = [device.utilization for device in devices if device.utilization is not None]
@@ -83,17 +103,84 @@ def concurrency_text(pool: PoolStatus) -> str:
     )
 
 
+def reserved_text(reserved: float, total: float) -> str:
+    return f"{amount(reserved)}/{amount(total)}"
+
+
+def invalid_text(text: str) -> Text:
+    """The .env's own text of a refused value, marked: never a default passed off as the file's."""
+    return Text.assemble((safe(text), "bold red"), (INVALID_MARK, "bold red"))
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    """One line of the pools table: our pool (resizable from here) or OpenRAG's actors of it."""
+
+    key: str
+    pool: PoolStatus
+    owner: str
+    cells: tuple[str | Text, ...]
+
+
+POOL_COLUMNS = ("pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots")
+
+
+def pool_rows(view: ClusterView) -> Iterator[PoolRow]:
+    """Each of our pools, and under it a line for OpenRAG's own actors of that pool when there
+    are any (they hold GPUs too, but a resize from here does not touch them)."""
+    for pool in view.pools:
+        yield PoolRow(pool.name, pool, "openrag-tui", _our_cells(pool))
+        theirs = pool.openrags
+        if theirs.alive or theirs.pending or theirs.restarting:
+            cells = (
+                "└ openrag",
+                DASH,
+                str(theirs.alive),
+                str(theirs.pending),
+                DASH,
+                amount(theirs.gpus_reserved),
+                "",
+                "",
+            )
+            yield PoolRow(f"{pool.name}:{OPENRAG}", pool, OPENRAG, cells)
+
+
+def _our_cells(pool: PoolStatus) -> tuple[str | Text, ...]:
+    invalid = pool.invalid
+    facts = FACTS[pool.name]
+
+    def shown(key: str, text: str) -> str | Text:
+        return invalid_text(invalid[key]) if key in invalid else text
+
+    ours = pool.ours
+    slots: str | Text = concurrency_text(pool)
+    bad_slots = [key for key in facts.concurrency_keys if key in invalid]
+    if bad_slots:
+        slots = invalid_text(invalid[bad_slots[0]])
+    return (
+        pool.name,
+        shown(facts.size_key, str(pool.target)),
+        str(ours.alive),
+        Text(str(ours.pending), style="yellow" if ours.pending else ""),
+        shown(facts.gpus_key, amount(pool.gpus_per_actor)),
+        reserved_text(ours.gpus_reserved, pool.gpus_target),
+        fits_text(pool.fits_more),
+        slots,
+    )
+
+
 def nodes_table(view: ClusterView) -> Table:
     table = Table(title="Nodes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("node", "", "state", "GPU", "reserved", "free", "physical"):
         table.add_column(column, no_wrap=True)
+    labels = node_labels(view.nodes)
     for node in view.nodes:
         table.add_row(
-            node_label(node),
+            labels[node.node.node_id],
             "head" if node.node.is_head else "",
-            node.node.state,
+            safe(node.node.state),
             gpu_bar(node),
-            f"{amount(node.gpus_reserved)}/{amount(node.gpus_total)}",
+            reserved_text(node.gpus_reserved, node.gpus_total),
             amount(node.gpus_free),
             physical_gpus(node),
         )
@@ -102,19 +189,10 @@ def nodes_table(view: ClusterView) -> Table:
 
 def pools_table(view: ClusterView) -> Table:
     table = Table(title="Pools", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots"):
+    for column in POOL_COLUMNS:
         table.add_column(column, no_wrap=True)
-    for pool in view.pools:
-        table.add_row(
-            pool.name,
-            str(pool.target),
-            str(pool.alive),
-            str(pool.pending),
-            amount(pool.gpus_per_actor),
-            f"{amount(pool.gpus_reserved)}/{amount(pool.gpus_target)}",
-            fits_text(pool.fits_more),
-            concurrency_text(pool),
-        )
+    for row in pool_rows(view):
+        table.add_row(*row.cells)
     return table
 
 
@@ -124,20 +202,20 @@ def pending_lines(view: ClusterView) -> Text:
         style = "red" if pending.reason == "infeasible" else "yellow"
         who = pending.actor.name or pending.actor.actor_id[:8]
         text.append(f"{pending.reason:<11}", style=style)
-        text.append(f" {pending.actor.class_name} {who}: {pending.detail}\n")
+        text.append(f" {safe(pending.actor.class_name)} {safe(who)}: {safe(pending.detail)}\n")
     return text
 
 
 def warning_lines(view: ClusterView) -> Text:
     text = Text()
     for warning in view.warnings:
-        text.append("! ", style="bold yellow").append(f"{warning}\n")
+        text.append("! ", style="bold yellow").append(f"{safe(warning)}\n")
     return text
 
 
 def render_view(view: ClusterView, dashboard_url: str) -> RenderableType:
     """The whole `status` report."""
-    header = Text(f"{dashboard_url}  Ray {view.state.ray_version}  {len(view.nodes)} nodes")
+    header = plain(f"{dashboard_url}  Ray {view.state.ray_version}  {len(view.nodes)} nodes")
     parts: list[RenderableType] = [header, nodes_table(view), bar_legend(), pools_table(view)]
     if view.pending:
         parts += [Text("Pending actors", style="bold"), pending_lines(view)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openrag_tui.cluster.dashboard import DashboardClient, default_dashboard_url, load_token
-from openrag_tui.config import EnvFile, EnvLocation, Settings, locate_env
+from openrag_tui.config import EnvFile, EnvLocation, Settings, locate_env, redact
 
 
 def display_path(path: Path) -> str:
@@ -34,6 +34,11 @@ class Workspace:
         return default_dashboard_url(
             self.dashboard_override, self.settings.dashboard_url, self.settings.ray_dashboard_port
         )
+
+    @property
+    def dashboard_display(self) -> str:
+        """The dashboard URL as screens and JSON show it: credentials in it masked."""
+        return redact(self.dashboard_url)
 
     def client(self) -> DashboardClient:
         return DashboardClient(self.dashboard_url, token=load_token())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ TERMINATE_GRACE_S = 5.0
 _DRAIN_AFTER_EXIT_S = 0.5
 _POLL_S = 0.1
 _EOF = object()
+_SESSION = re.compile(r"session_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_\d+_\d+")
 
 
 def find_ray(executable: str | None = None, path: str | None = None) -> str | None:
@@ -134,9 +137,22 @@ class RayProcess:
     pid: int
     name: str
     command: str
+    session: str | None = None  # the Ray session it belongs to, when its command line says
 
     def __str__(self) -> str:
         return f"{self.pid:>7}  {self.name:<16.16} {self.command}"
+
+
+def processes_summary(processes: Sequence[RayProcess]) -> str:
+    """`ray stop` ends all N …: the count of each kind and the sessions, in a few lines."""
+    kinds = Counter(process.name or "?" for process in processes)
+    listed = ", ".join(f"{count} {name}" for name, count in kinds.most_common())
+    sessions = sorted({process.session for process in processes if process.session})
+    text = f"`ray stop` ends all {len(processes)} Ray processes on this machine: {listed}"
+    if sessions:
+        plural = "s" if len(sessions) > 1 else ""
+        text += f"; {len(sessions)} Ray session{plural}: {', '.join(sessions)}"
+    return text + "."
 
 
 def ray_processes() -> list[RayProcess]:
@@ -150,7 +166,10 @@ def ray_processes() -> list[RayProcess]:
             continue
         name, args = info["name"] or "", info["cmdline"] or []
         if _is_ray(name, args, RAY_PROCESSES):
-            found.append(RayProcess(info["pid"], name, summarize_command(args)))
+            session = _SESSION.search(" ".join(args))
+            found.append(
+                RayProcess(info["pid"], name, summarize_command(args), session and session.group())
+            )
     return found
 
 

@@ -13,9 +13,38 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from openrag_tui.config.pools import pool_of_class
+
 Payloads = Mapping[str, Any]
 
 REQUIRED_PAYLOADS = ("version", "nodes_detail", "actors_detail")
+#: why an actor died, as Ray's death cause says (ActorDeathCause / ActorDiedErrorContext.reason)
+DEATH_REASONS = {
+    "out_of_memory": "killed by Ray's memory monitor (out of memory)",
+    "node_died": "its node died",
+    "killed": "killed by a user (ray.kill)",
+    "worker_died": "its worker process died",
+    "owner_died": "the process that owned it ended",
+    "creation_failed": "its constructor raised",
+    "runtime_env_failed": "its runtime environment could not be set up",
+    "unschedulable": "it could not be scheduled",
+    "exited": "it exited on purpose",
+    "unknown": "no cause was given",
+}
+_REASON_OF_CONTEXT = {
+    "oom_context": "out_of_memory",
+    "creation_task_failure_context": "creation_failed",
+    "runtime_env_failed_context": "runtime_env_failed",
+    "actor_unschedulable_context": "unschedulable",
+}
+_REASON_OF_DIED_ERROR = {
+    "NODE_DIED": "node_died",
+    "RAY_KILL": "killed",
+    "WORKER_DIED": "worker_died",
+    "OWNER_DIED": "owner_died",
+    "OUT_OF_SCOPE": "exited",
+    "REF_DELETED": "exited",
+}
 PENDING_STATES = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
 
 # Inside a placement group Ray renames a request `R` to `R_group_<pg>` (any bundle) and, when a
@@ -80,6 +109,7 @@ class Actor:
     num_restarts: int
     death_cause: str | None
     is_detached: bool = False
+    death_reason: str | None = None  # one of DEATH_REASONS, for a DEAD actor
 
     @property
     def gpus(self) -> float:
@@ -88,6 +118,18 @@ class Actor:
     @property
     def is_pending(self) -> bool:
         return self.state in PENDING_STATES
+
+    @property
+    def pool(self) -> str | None:
+        """The pool the actor belongs to, by class (OpenRAG's and the panel's own); else None."""
+        found = pool_of_class(self.class_name)
+        return found[0] if found else None
+
+    @property
+    def owner(self) -> str | None:
+        """Who runs it: `openrag-tui` (our pools) or `openrag`; None outside the pools."""
+        found = pool_of_class(self.class_name)
+        return found[1] if found else None
 
 
 @dataclass(frozen=True)
@@ -271,7 +313,26 @@ def _actor(row: Mapping[str, Any]) -> Actor:
         num_restarts=int(row.get("num_restarts") or 0),  # a string in the payload
         death_cause=_death_text(row.get("death_cause")),
         is_detached=bool(row.get("is_detached")),
+        death_reason=death_reason(row.get("death_cause")) if row.get("state") == "DEAD" else None,
     )
+
+
+def death_reason(cause: Any) -> str:
+    """A DEATH_REASONS key for Ray's nested death cause (its context names the kind)."""
+    if not isinstance(cause, Mapping):
+        return "unknown"
+    for context, reason in _REASON_OF_CONTEXT.items():
+        if context in cause:
+            return reason
+    died = cause.get("actor_died_error_context")
+    if isinstance(died, Mapping):
+        message = str(died.get("error_message") or "").lower()
+        if "memory" in message and ("oom" in message or "low on memory" in message):
+            return "out_of_memory"
+        if "exit_actor" in message:
+            return "exited"
+        return _REASON_OF_DIED_ERROR.get(str(died.get("reason") or ""), "unknown")
+    return "unknown"
 
 
 def _death_text(cause: Any) -> str | None:

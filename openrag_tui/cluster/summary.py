@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PendingActor, PoolStatus
-from openrag_tui.cluster.state import GpuDevice
+from openrag_tui.cluster.state import DEATH_REASONS, Actor, GpuDevice
+from openrag_tui.cluster.warnings import deaths
 
 DECIMALS = 4
 
@@ -28,6 +29,7 @@ def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
         "nodes": [_node(node) for node in view.nodes],
         "pools": [_pool(pool) for pool in view.pools],
         "pending": [_pending(pending) for pending in view.pending],
+        "deaths": [_death(actor) for actor in deaths(state)],
         "warnings": list(view.warnings),
     }
 
@@ -88,6 +90,31 @@ def _pool(pool: PoolStatus) -> dict[str, Any]:
         "fits_more": pool.fits_more,
         "fits_on_idle": pool.fits_on_idle,
         "concurrency": dict(pool.concurrency),
+        "owners": {
+            owner: {
+                "alive": counts.alive,
+                "pending": counts.pending,
+                "restarting": counts.restarting,
+                "dead": counts.dead,
+            }
+            for owner, counts in pool.owners.items()
+        },
+        "invalid": dict(pool.invalid),
+    }
+
+
+def _death(actor: Actor) -> dict[str, Any]:
+    reason = actor.death_reason or "unknown"
+    return {
+        "actor_id": actor.actor_id,
+        "name": actor.name,
+        "class_name": actor.class_name,
+        "namespace": actor.namespace,
+        "pool": actor.pool,
+        "owner": actor.owner,
+        "reason": reason,
+        "cause": DEATH_REASONS[reason],
+        "message": actor.death_cause,
     }
 
 

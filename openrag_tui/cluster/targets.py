@@ -7,12 +7,16 @@ process runs, so a bad path, bad YAML or a bad value is one sentence and nothing
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import shlex
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import yaml
 
 from openrag_tui.config import Settings
@@ -138,6 +142,16 @@ def local_head(settings: Settings, gpus: int | None = None) -> LocalHead:
     address = settings.ray_address or ""
     if gpus is not None and gpus < 0:
         raise LifecycleError(f"Declared GPUs must be a whole number of 0 or more (got {gpus}).")
+    for variable, host in (
+        ("RAY_HEAD_ADDRESS", _host_of(settings.ray_head_address)),
+        ("HEAD_NODE_IP", settings.head_node_ip),
+    ):
+        if host and not is_this_machine(host):
+            raise LifecycleError(
+                f"The .env names the head {host} ({variable}), not this machine: a head started "
+                "here would not be the cluster OpenRAG joins. Start Ray on that machine, or "
+                f"set {CLUSTER_CONFIG_KEY} to a cluster.yaml."
+            )
     return LocalHead(
         port=_port_of(settings.ray_head_address) or DEFAULT_GCS_PORT,
         dashboard_host=settings.dashboard_host,
@@ -190,6 +204,49 @@ def ray_environment(
         env.setdefault("SHARED_ENV", str(env_path.resolve()))
     env["PYTHONUNBUFFERED"] = "1"  # lines as they happen, not when a pipe buffer fills
     return env
+
+
+def start_question(target: Target, dashboard_url: str) -> str:
+    """What a start will do, in words, for the confirmation."""
+    if isinstance(target, ClusterFile):
+        nodes = f"{target.expected_nodes} node(s)"
+        return (
+            f"Run `ray up -y {target.path}`? It starts {target.name} ({nodes}) over SSH; the "
+            f"panel then reads its dashboard at {dashboard_url}."
+        )
+    gpus = "GPUs as Ray detects them" if target.num_gpus is None else f"{target.num_gpus} GPUs"
+    where = f" on {target.node_ip}" if target.node_ip else ""
+    return (
+        f"Start a local Ray head on this machine{where}? `ray start --head` on port "
+        f"{target.port}, dashboard on {target.dashboard_host}:{target.dashboard_port}, {gpus}."
+    )
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether `host` resolves to an address of this machine (loopback included)."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return False
+    local = {
+        address.address.split("%")[0]
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family in (socket.AF_INET, socket.AF_INET6)
+    }
+    for text in found:
+        bare = str(text).split("%")[0]
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(bare).is_loopback or bare in local:
+                return True
+    return False
+
+
+def _host_of(address: str | None) -> str | None:
+    """The host of an already validated `host:port`."""
+    if not address or ":" not in address:
+        return None
+    return address.rsplit(":", 1)[0].strip("[]")
 
 
 def _port_of(address: str | None) -> int | None:

@@ -11,6 +11,7 @@ from openrag_tui.config.envfile import (
     EnvLocation,
     locate_env,
 )
+from openrag_tui.config.secrets import MASK, is_secret, mask_value, redact
 from openrag_tui.config.settings import (
     FIELDS,
     EnvEditRefused,
@@ -19,14 +20,14 @@ from openrag_tui.config.settings import (
     Settings,
     Severity,
     edit_problems,
-    is_secret,
-    mask_value,
+    near_keys,
     set_env_values,
 )
 
 __all__ = [
     "DEFAULT_ENV_PATHS",
     "FIELDS",
+    "MASK",
     "EnvEditRefused",
     "EnvFile",
     "EnvFileChanged",
@@ -40,5 +41,7 @@ __all__ = [
     "is_secret",
     "locate_env",
     "mask_value",
+    "near_keys",
+    "redact",
     "set_env_values",
 ]

@@ -13,8 +13,10 @@ import io
 import os
 import re
 import secrets
+import socket
 import stat
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +33,7 @@ from dotenv.parser import (
     parse_stream,
     parse_value,
 )
+from dotenv.variables import parse_variables
 
 __all__ = [
     "DEFAULT_ENV_PATHS",
@@ -43,10 +46,17 @@ __all__ = [
 
 DEFAULT_ENV_PATHS: tuple[str, ...] = ("./.env", "/ray_mount/.env")
 """Where the file is looked for when neither ``--env`` nor ``$SHARED_ENV`` names it, in order."""
+MAX_BYTES = 1 << 20
+"""A larger .env is refused: no real one is near it, and python-dotenv would take minutes."""
+#: how long a writer waits for the lock, and when a lock nobody released counts as abandoned
+LOCK_WAIT_SECONDS = 10.0
+LOCK_STALE_SECONDS = 30.0
+NEW_FILE_MODE = 0o600
 
 _NEWLINE = re.compile(r"\r\n|\n|\r")
 # Values safe to write bare: readable the same by python-dotenv, docker compose and a shell.
 _PLAIN_VALUE = re.compile(r"[^\s'\"#$\\`]+")
+_KEY_START = re.compile(r"\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.]*)")
 
 
 class EnvFileError(Exception):
@@ -54,7 +64,13 @@ class EnvFileError(Exception):
 
 
 class EnvFileChanged(EnvFileError):
-    """Someone else wrote the file after we read it; saving would silently undo their change."""
+    """Someone else changed what we are about to change; saving would silently undo it.
+
+    `theirs` holds the values the file has now for those keys (raw, as written)."""
+
+    def __init__(self, message: str, theirs: Mapping[str, str | None] | None = None) -> None:
+        super().__init__(message)
+        self.theirs = dict(theirs or {})
 
 
 @dataclass(frozen=True)
@@ -124,17 +140,11 @@ class EnvFile:
 
     @classmethod
     def read(cls, path: Path) -> EnvFile:
-        """Read the file as UTF-8 with its line endings untouched."""
-        try:
-            with open(path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                data = handle.read()
-        except FileNotFoundError as exc:
-            raise EnvFileError(f"{path} does not exist.") from exc
-        except IsADirectoryError as exc:
-            raise EnvFileError(f"{path} is a folder, not a file.") from exc
-        except OSError as exc:
-            raise EnvFileError(f"Could not read {path}: {exc.strerror}.") from exc
+        """Read the file as UTF-8 with its line endings untouched.
+
+        Only a regular file of at most MAX_BYTES is read: a FIFO or a device (`--env /dev/zero`)
+        would hang or never end, and python-dotenv's expansion of a huge file takes minutes."""
+        data, st = _read_bounded(Path(path))
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -143,13 +153,44 @@ class EnvFile:
 
     @classmethod
     def empty(cls, path: Path) -> EnvFile:
-        """A file that does not exist yet; saving creates it."""
+        """A file that does not exist yet."""
         return cls(Path(path), "")
+
+    @property
+    def existed(self) -> bool:
+        """Whether this snapshot was read from a file on disk."""
+        return self._fingerprint is not None
 
     @cached_property
     def values(self) -> dict[str, str | None]:
-        """python-dotenv's result, read the way OpenRAG reads the file (universal newlines)."""
-        return dotenv_values(stream=io.StringIO(self.text, newline=None))
+        """python-dotenv's result, read the way OpenRAG reads the file (interpolated)."""
+        return _interpolated(self._bindings)
+
+    @cached_property
+    def raw_values(self) -> dict[str, str | None]:
+        """The values as written, `${NAME}` references left as they are: what screens show and
+        edit, so that saving an unchanged value never writes an expanded secret back."""
+        return {b.key: b.value for b in self._bindings if b.key is not None and not b.error}
+
+    @cached_property
+    def _bindings(self) -> list[Binding]:
+        return _bindings(self.text)[0]
+
+    @cached_property
+    def unparsable(self) -> tuple[tuple[int, str | None], ...]:
+        """(line, the key it seems to start) of every statement python-dotenv cannot parse."""
+        found = []
+        for binding in self._bindings:
+            if binding.error:
+                start = _KEY_START.match(binding.original.string)
+                line = binding.original.line + _leading_newlines(binding.original.string)
+                found.append((line, start["key"] if start else None))
+        return tuple(found)
+
+    @cached_property
+    def bare_keys(self) -> tuple[str, ...]:
+        """Keys written alone on their line, without `=`: python-dotenv reads them as unset."""
+        return tuple(k for k, v in self.raw_values.items() if v is None)
 
     @cached_property
     def _slots(self) -> dict[str, _Slot]:
@@ -174,27 +215,50 @@ class EnvFile:
     def changed_on_disk(self) -> bool:
         """Whether the file differs from what was read (missing at read counts too)."""
         try:
-            with open(self.path, "rb") as handle:
-                now = _Fingerprint.of(os.fstat(handle.fileno()), handle.read())
-        except FileNotFoundError:
+            data, st = _read_bounded(self.path)
+        except EnvFileError:
             return self._fingerprint is not None
-        return now != self._fingerprint
+        return _Fingerprint.of(st, data) != self._fingerprint
 
-    def save(self, updates: Mapping[str, str]) -> EnvFile:
-        """Write the updated text atomically, keeping ``<name>.bak``; no validation here."""
-        if self.changed_on_disk():
-            raise EnvFileChanged(f"{self.path} changed on disk since it was read; reload it.")
-        new_text = self.with_updates(updates)
+    def save(
+        self,
+        updates: Mapping[str, str],
+        expected: Mapping[str, str | None] | None = None,
+        check: Callable[[EnvFile, Mapping[str, str]], None] | None = None,
+    ) -> EnvFile:
+        """Apply `updates` to the file as it is now and write it atomically, keeping `.bak`.
+
+        Writers take turns through a lock file beside the .env (see `_Lock`), so no update is
+        lost; under it the file is read again and the updates applied on top. A key whose
+        value differs from `expected` (default: the values this snapshot read for the updated
+        keys) raises EnvFileChanged: someone changed what we are about to change. `check`
+        (validation) runs on the fresh content before anything is written. After the rename the
+        file is read back: if it does not hold the updates, the save failed."""
+        if expected is None:
+            expected = {key: self.raw_values.get(key) for key in updates}
         target = Path(os.path.realpath(self.path))  # keep a symlinked .env a symlink
         try:
-            old = _stat_or_none(target)
-            if self._fingerprint is not None:
-                backup = target.with_name(target.name + ".bak")
-                _atomic_write(backup, self.text.encode("utf-8"), old)
-            _atomic_write(target, new_text.encode("utf-8"), old)
+            with _Lock(target):
+                current = _current(self, target)
+                _check_expected(current, expected)
+                if check is not None:
+                    check(current, updates)
+                new_text = current.with_updates(updates)
+                old = _stat_or_none(target)
+                if current.existed:
+                    backup = target.with_name(target.name + ".bak")
+                    _atomic_write(backup, current.text.encode("utf-8"), old)
+                _atomic_write(target, new_text.encode("utf-8"), old)
+                saved = EnvFile.read(self.path)
         except OSError as exc:
             raise EnvFileError(f"Could not save {self.path}: {exc.strerror or exc}.") from exc
-        return EnvFile.read(self.path)
+        wrong = sorted(k for k, v in updates.items() if saved.raw_values.get(k) != v)
+        if wrong:
+            raise EnvFileError(
+                f"{self.path} does not hold {', '.join(wrong)} after saving: another program "
+                "wrote it at the same moment; check the file and save again."
+            )
+        return saved
 
 
 def _bindings(text: str) -> tuple[list[Binding], int]:
@@ -318,18 +382,21 @@ def _stat_or_none(path: Path) -> os.stat_result | None:
 
 
 def _atomic_write(path: Path, data: bytes, like: os.stat_result | None) -> None:
-    """Temp file beside ``path``, fsync, same mode/owner, rename over, fsync the folder."""
+    """Temp file beside ``path``, fsync, rename over, fsync the folder.
+
+    The temp file gets the original's mode and owner (0600 for a new file) before a byte is
+    written: a save never exposes a secret that the file itself keeps private."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    mode = stat.S_IMODE(like.st_mode) if like is not None else NEW_FILE_MODE
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o600)
     try:
+        if like is not None and os.geteuid() == 0:
+            os.fchown(fd, like.st_uid, like.st_gid)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        if like is not None:
-            os.chmod(tmp, stat.S_IMODE(like.st_mode))
-            if os.geteuid() == 0:
-                os.chown(tmp, like.st_uid, like.st_gid)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -346,3 +413,137 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _read_bounded(path: Path) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file of at most MAX_BYTES, opened without blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise EnvFileError(f"{path} does not exist.") from exc
+    except IsADirectoryError as exc:
+        raise EnvFileError(f"{path} is a folder, not a file.") from exc
+    except OSError as exc:
+        raise EnvFileError(f"Could not read {path}: {exc.strerror}.") from exc
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise EnvFileError(f"{path} is a folder, not a file.")
+        if not stat.S_ISREG(st.st_mode):
+            raise EnvFileError(f"{path} is not a regular file (a pipe or a device?): refused.")
+        if st.st_size > MAX_BYTES:
+            raise EnvFileError(
+                f"{path} is {st.st_size / 2**20:.1f} MiB: a .env over {MAX_BYTES >> 20} MiB "
+                "is refused."
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise EnvFileError(f"Could not read {path}: {exc.strerror}.") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise EnvFileError(f"{path} grew past {MAX_BYTES >> 20} MiB while read: refused.")
+    return data, st
+
+
+def _interpolated(bindings: Iterable[Binding]) -> dict[str, str | None]:
+    """python-dotenv's `${NAME}` expansion (its own parser, with override as OpenRAG uses it),
+    in one pass: dotenv's own loop copies the environment once per key, quadratic in the file."""
+    scope: dict[str, str | None] = dict(os.environ)
+    values: dict[str, str | None] = {}
+    for binding in bindings:
+        if binding.key is None or binding.error:
+            continue
+        value = binding.value
+        if value is not None:
+            value = "".join(atom.resolve(scope) for atom in parse_variables(value))
+        values[binding.key] = scope[binding.key] = value
+    return values
+
+
+def _leading_newlines(text: str) -> int:
+    blank = text[: len(text) - len(text.lstrip())]
+    return len(_NEWLINE.findall(blank))
+
+
+def _current(snapshot: EnvFile, target: Path) -> EnvFile:
+    """The file as it is now (under the lock); an absent file reads as empty."""
+    if target.exists() or snapshot.existed:
+        return EnvFile.read(snapshot.path)
+    return EnvFile.empty(snapshot.path)
+
+
+def _check_expected(current: EnvFile, expected: Mapping[str, str | None]) -> None:
+    changed = [k for k, v in expected.items() if current.raw_values.get(k) != v]
+    if changed:
+        raise EnvFileChanged(
+            f"{current.path} changed on disk since it was read ({', '.join(sorted(changed))}); "
+            "reload it.",
+            {k: current.raw_values.get(k) for k in changed},
+        )
+
+
+class _Lock:
+    """`.<name>.lock` beside the .env, created with O_EXCL: that works on NFS and GlusterFS,
+    where flock may not. It names its holder; one older than LOCK_STALE_SECONDS (a save takes
+    milliseconds) or held by a dead process of this host was abandoned and is taken over."""
+
+    def __init__(self, target: Path) -> None:
+        self.path = target.with_name(f".{target.name}.lock")
+        self._token = f"{socket.gethostname()} {os.getpid()} {secrets.token_hex(8)}\n"
+
+    def __enter__(self) -> _Lock:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                if self._abandoned():
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path)
+                    continue
+                if time.monotonic() > deadline:
+                    raise EnvFileError(
+                        f"{self.path} is held by another writer ({self._holder()}); "
+                        "nothing was written: try again."
+                    ) from None
+                time.sleep(0.01 + secrets.randbelow(20) / 1000)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self._token)
+            return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with contextlib.suppress(OSError):
+            if self.path.read_text() == self._token:
+                os.unlink(self.path)
+
+    def _holder(self) -> str:
+        try:
+            host, pid, _ = self.path.read_text().split()
+        except (OSError, ValueError):
+            return "unknown"
+        return f"pid {pid} on {host}"
+
+    def _abandoned(self) -> bool:
+        try:
+            age = time.time() - self.path.stat().st_mtime
+            words = self.path.read_text().split()
+        except OSError:
+            return False  # gone already, or unreadable: wait for it as for a live holder
+        if age > LOCK_STALE_SECONDS:
+            return True
+        if len(words) != 3 or not words[1].isdigit():
+            return False  # being written right now
+        return words[0] == socket.gethostname() and not _alive(int(words[1]))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -2,23 +2,27 @@
 
 OpenRAG (generation A) checks nothing and fails late, deep inside a Ray actor; here every value
 it would trip on becomes a :class:`Problem` that names the variable and its line, and an edit
-that would add such a problem is refused before anything is written.
+that would add such a problem is refused before anything is written. Each setting is declared
+once, as a field of :class:`Settings` with its variable, default, check and description.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import shlex
+import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, UnionType
 from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
 from openrag_tui.config.envfile import EnvFile, EnvFileError
+from openrag_tui.config.secrets import mask_value
 
 __all__ = [
     "FIELDS",
@@ -28,19 +32,20 @@ __all__ = [
     "Settings",
     "Severity",
     "edit_problems",
-    "is_secret",
-    "mask_value",
+    "is_host",
+    "near_keys",
     "set_env_values",
 ]
 
-MASK = "••••••"
-_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD")
 _KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLACEHOLDER = re.compile(r"<[^<>]*>|\b[xX]{1,3}(?:\.[xX]{1,3}){3}\b")
 _HOST_PORT = r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<port>\d+)"
 _RAY_ADDRESS = re.compile(r"(?:ray://)?" + _HOST_PORT)
 _HEAD_ADDRESS = re.compile(_HOST_PORT)
-_DASHBOARD_URL = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\]|[^\s/:?#\[\]]+)(?::(?P<port>\d+))?/?")
+_DASHBOARD_URL = re.compile(
+    r"https?://(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s/:?#\[\]]+)(?::(?P<port>\d+))?/?"
+)
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _VOLUMES = ("DATA_VOLUME", "MODEL_WEIGHTS_VOLUME", "CONFIG_VOLUME")
 
 
@@ -60,6 +65,16 @@ class Problem:
     message: str
     severity: Severity
 
+    @property
+    def subject(self) -> str:
+        """`VARIABLE (line N)`, or the variable alone when it has no line."""
+        return f"{self.variable} (line {self.line})" if self.line else self.variable
+
+    @property
+    def text(self) -> str:
+        """`VARIABLE (line N): sentence`, the way every screen and the CLI print it."""
+        return f"{self.subject}: {self.message}"
+
 
 class EnvEditRefused(EnvFileError):
     """The edit was not written because it would leave the file broken."""
@@ -76,6 +91,11 @@ class _Invalid(ValueError):
 Check = Callable[[str, str], Any]
 
 
+def _got(key: str, text: str) -> str:
+    """`(got '…')` for a message: the value as the masking rule lets it be shown."""
+    return f"(got {mask_value(key, text)!r})"
+
+
 def _parse(kind: type[int] | type[float], text: str) -> int | float | None:
     """``int``/``float`` of the stripped text, without NaN and infinities."""
     try:
@@ -89,7 +109,7 @@ def _whole(minimum: int) -> Check:
     def check(key: str, text: str) -> int:
         number = _parse(int, text)
         if number is None or number < minimum:
-            raise _Invalid(f"{key} must be a whole number of {minimum} or more (got {text!r}).")
+            raise _Invalid(f"{key} must be a whole number of {minimum} or more {_got(key, text)}.")
         return int(number)
 
     return check
@@ -99,27 +119,27 @@ def _gpus(key: str, text: str) -> float:
     """A fraction of one GPU, or a whole number of GPUs: Ray rejects 1.5."""
     number = _positive(key, text)
     if number > 1 and not number.is_integer():
-        raise _Invalid(f"{key} above 1 must be a whole number of GPUs (got {text!r}).")
+        raise _Invalid(f"{key} above 1 must be a whole number of GPUs {_got(key, text)}.")
     return number
 
 
 def _positive(key: str, text: str) -> float:
     number = _parse(float, text)
     if number is None or number <= 0:
-        raise _Invalid(f"{key} must be a number greater than 0 (got {text!r}).")
+        raise _Invalid(f"{key} must be a number greater than 0 {_got(key, text)}.")
     return float(number)
 
 
 def _non_negative(key: str, text: str) -> float:
     number = _parse(float, text)
     if number is None or number < 0:
-        raise _Invalid(f"{key} must be a number of 0 or more (got {text!r}).")
+        raise _Invalid(f"{key} must be a number of 0 or more {_got(key, text)}.")
     return float(number)
 
 
 def _port_number(key: str, port: float | None, text: str) -> int:
     if port is None or not 1 <= port <= 65535:
-        raise _Invalid(f"{key} must use a port from 1 to 65535 (got {text!r}).")
+        raise _Invalid(f"{key} must use a port from 1 to 65535 {_got(key, text)}.")
     return int(port)
 
 
@@ -137,6 +157,27 @@ def _no_placeholder(key: str, text: str) -> None:
         raise _Invalid(message)
 
 
+def is_host(text: str) -> bool:
+    """An IP address (v4, or v6 with or without brackets) or an RFC 1123 hostname."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(bare)
+        return True
+    except ValueError:
+        pass
+    name = text.removesuffix(".")  # a fully qualified name may end with a dot
+    if not name or len(name) > 253:
+        return False
+    labels = name.split(".")
+    return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
+
+
+def _check_host(key: str, host: str, text: str) -> None:
+    _no_placeholder(key, text)
+    if not is_host(host):
+        raise _Invalid(f"{key} must name a host: an IP address or a hostname {_got(key, text)}.")
+
+
 def _address(pattern: re.Pattern[str], shape: str, allow_auto: bool = False) -> Check:
     def check(key: str, text: str) -> str | None:
         if not text:
@@ -146,7 +187,8 @@ def _address(pattern: re.Pattern[str], shape: str, allow_auto: bool = False) -> 
             return text
         match = pattern.fullmatch(text)
         if not match:
-            raise _Invalid(f"{key} must look like {shape} (got {text!r}).")
+            raise _Invalid(f"{key} must look like {shape} {_got(key, text)}.")
+        _check_host(key, match["host"], text)
         _port_number(key, int(match["port"]), text)
         return text
 
@@ -154,23 +196,29 @@ def _address(pattern: re.Pattern[str], shape: str, allow_auto: bool = False) -> 
 
 
 def _host(key: str, text: str) -> str:
-    _no_placeholder(key, text)
-    return text
+    _check_host(key, text.strip(), text)
+    return text.strip()
 
 
 def _optional_host(key: str, text: str) -> str | None:
-    return _host(key, text) or None
+    return _host(key, text) if text.strip() else None
 
 
-def _url(key: str, text: str) -> str:
+def _url(key: str, text: str) -> str | None:
+    if not text.strip():
+        return None
     _no_placeholder(key, text)
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Invalid(f"{key} must look like http://host:port/path {_got(key, text)}.")
+    _check_host(key, parts.hostname, text)
     try:
-        port = urlsplit(text).port
+        port = parts.port
     except ValueError:
         port = 0
     if port is not None:
         _port_number(key, port, text)
-    return text
+    return text.strip()
 
 
 def _dashboard_url(key: str, text: str) -> str | None:
@@ -179,7 +227,8 @@ def _dashboard_url(key: str, text: str) -> str | None:
     _no_placeholder(key, text)
     match = _DASHBOARD_URL.fullmatch(text)
     if not match:
-        raise _Invalid(f"{key} must look like http://host:port (got {text!r}).")
+        raise _Invalid(f"{key} must look like http://host:port {_got(key, text)}.")
+    _check_host(key, match["host"], text)
     if match["port"]:
         _port_number(key, int(match["port"]), text)
     return text
@@ -197,7 +246,7 @@ def _choice(*allowed: str) -> Check:
     def check(key: str, text: str) -> str:
         value = text.strip()
         if value not in allowed:
-            raise _Invalid(f"{key} must be one of {', '.join(allowed)} (got {text!r}).")
+            raise _Invalid(f"{key} must be one of {', '.join(allowed)} {_got(key, text)}.")
         return value
 
     return check
@@ -207,8 +256,17 @@ def _shell_words(key: str, text: str) -> str | None:
     try:
         shlex.split(text)
     except ValueError as exc:
-        raise _Invalid(f"{key} cannot be split into arguments: {exc} (got {text!r}).") from None
+        raise _Invalid(f"{key} cannot be split into arguments: {exc} {_got(key, text)}.") from None
     return text or None
+
+
+_ray_address = _address(_RAY_ADDRESS, "ray://host:port, host:port or auto", allow_auto=True)
+_head_address = _address(_HEAD_ADDRESS, "host:port")
+
+
+def setting(env: str, default: Any, check: Check, description: str) -> Any:
+    """A field of Settings: its variable, OpenRAG's default, its check and one sentence."""
+    return field(default=default, metadata={"env": env, "check": check, "doc": description})
 
 
 class FieldInfo(NamedTuple):
@@ -220,140 +278,113 @@ class FieldInfo(NamedTuple):
     description: str
 
 
-def _table(
-    *rows: tuple[str, str, type, Any, Check, str],
-) -> tuple[dict[str, FieldInfo], dict[str, Check]]:
-    fields = {env: FieldInfo(name, kind, default, doc) for env, name, kind, default, _, doc in rows}
-    checks = {row[0]: row[4] for row in rows}
-    return fields, checks
-
-
-_ray_address = _address(_RAY_ADDRESS, "ray://host:port, host:port or auto", allow_auto=True)
-_head_address = _address(_HEAD_ADDRESS, "host:port")
-
-# fmt: off
-FIELDS, _CHECKS = _table(
-    ("RAY_NUM_GPUS", "ray_num_gpus", float, 0.1, _gpus,
-     "GPU share reserved by each indexer actor."),
-    ("RAY_POOL_SIZE", "ray_pool_size", int, 1, _whole(0),
-     "Number of indexer actors."),
-    ("RAY_MAX_TASKS_PER_WORKER", "ray_max_tasks_per_worker", int, 5, _whole(1),
-     "Concurrent tasks per indexer actor (slots)."),
-    ("MARKER_POOL_SIZE", "marker_pool_size", int, 1, _whole(0),
-     "Number of Marker PDF actors (typically one per node)."),
-    ("MARKER_NUM_GPUS", "marker_num_gpus", float, 0.01, _gpus,
-     "GPU share reserved by each Marker actor."),
-    ("MARKER_MAX_PROCESSES", "marker_max_processes", int, 2, _whole(1),
-     "Subprocesses per Marker actor, i.e. PDFs converted at once per actor."),
-    ("MARKER_MIN_PROCESSES", "marker_min_processes", int, 1, _whole(0),
-     "Fewer live subprocesses than this resets a Marker actor's pool."),
-    ("MARKER_MAX_TASKS_PER_CHILD", "marker_max_tasks_per_child", int, 10, _whole(1),
-     "PDFs a Marker subprocess converts before it is recycled."),
-    ("RAY_ADDRESS", "ray_address", str, None, _ray_address,
-     "How the OpenRAG app reaches Ray, usually ray://HEAD:10001."),
-    ("RAY_HEAD_ADDRESS", "ray_head_address", str, None, _head_address,
-     "Head node GCS address (HEAD:6379) that workers join."),
-    ("HEAD_NODE_IP", "head_node_ip", str, None, _optional_host,
-     "Head node IP used by ray start --head."),
-    ("RAY_DASHBOARD_PORT", "ray_dashboard_port", int, 8265, _port,
-     "Ray dashboard HTTP port."),
-    ("DATA_VOLUME", "data_volume", str, "./data", _text,
-     "Shared folder of uploaded files."),
-    ("MODEL_WEIGHTS_VOLUME", "model_weights_volume", str, "~/.cache/huggingface", _text,
-     "Shared model weights cache."),
-    ("CONFIG_VOLUME", "config_volume", str, "./.hydra_config", _text,
-     "Shared Hydra configuration folder."),
-    ("EMBEDDER_BASE_URL", "embedder_base_url", str, "http://vllm:8000/v1", _url,
-     "OpenAI-compatible embedder endpoint."),
-    ("EMBEDDER_MODEL_NAME", "embedder_model_name", str, None, _optional_text,
-     "Embedding model name."),
-    ("EMBEDDER_API_KEY", "embedder_api_key", str, None, _optional_text,
-     "Embedder API key."),
-    ("VDB_HOST", "vdb_host", str, "milvus", _host,
-     "Milvus host."),
-    ("VDB_PORT", "vdb_port", int, 19530, _port,
-     "Milvus port."),
-    ("SHARED_ENV", "shared_env", str, None, _optional_text,
-     "Path of this shared .env on every node."),
-    ("OPENRAG_TUI_DASHBOARD_URL", "dashboard_url", str, None, _dashboard_url,
-     "Ray dashboard URL the panel reads (default: from the head address)."),
-    ("OPENRAG_TUI_NAMESPACE", "namespace", str, "openrag", _text,
-     "Ray namespace of OpenRAG's actors."),
-    ("OPENRAG_TUI_REFRESH_SECONDS", "refresh_seconds", float, 2.0, _positive,
-     "Seconds between panel refreshes."),
-    ("OPENRAG_TUI_POOL_NUM_CPUS", "pool_num_cpus", float, 0.1, _non_negative,
-     "CPUs reserved by each pool actor the panel starts."),
-    ("OPENRAG_TUI_CLUSTER_CONFIG", "cluster_config", str, None, _optional_text,
-     "cluster.yaml for ray up/down (relative to this file); unset: a local head."),
-    ("OPENRAG_TUI_LOCAL_GPUS", "local_gpus", int, None, _whole(0),
-     "GPUs a local head declares (for machines without GPUs); unset: Ray detects."),
-    ("OPENRAG_TUI_DASHBOARD_HOST", "dashboard_host", str, "127.0.0.1", _host,
-     "Address a local head's dashboard binds to."),
-    ("OPENRAG_TUI_RAY_START_ARGS", "ray_start_args", str, None, _shell_words,
-     "Extra arguments for ray start --head."),
-    ("PDF_LOADER", "pdf_loader", str, "pdfium", _choice("pdfium", "marker", "marker-text"),
-     "PDF engine: pdfium (text layer, no weights), marker (models) or marker-text (no models)."),
-    ("OPENRAG_TUI_CHUNK_SIZE", "chunk_size", int, 1000, _whole(1),
-     "Characters per chunk when indexing."),
-    ("OPENRAG_TUI_CHUNK_OVERLAP", "chunk_overlap", int, 200, _whole(0),
-     "Characters shared by consecutive chunks (less than the chunk size)."),
-    ("OPENRAG_TUI_LEDGER", "ledger", str, None, _optional_text,
-     "Indexing ledger (SQLite); unset: DATA_VOLUME/.openrag-tui/ledger.sqlite."),
-)
-# fmt: on
-_ENV_KEYS = {info.field: env for env, info in FIELDS.items()}
-
-
 def _no_line(key: str) -> int | None:
     return None
 
 
+# fmt: off
 @dataclass(frozen=True)
 class Settings:
-    """Every variable the panel cares about, typed, with OpenRAG's defaults where unset."""
+    """Every variable the panel cares about, typed, with OpenRAG's defaults where unset.
 
-    FIELDS: ClassVar[dict[str, FieldInfo]] = FIELDS
+    `raw` holds every value of the file as python-dotenv reads it (interpolated, as OpenRAG sees
+    it); `invalid` the text of each variable whose value was refused (its default is used, and
+    screens show the text marked invalid rather than the default as if the file said so).
+    """
 
-    ray_num_gpus: float = 0.1
-    ray_pool_size: int = 1
-    ray_max_tasks_per_worker: int = 5
-    marker_pool_size: int = 1
-    marker_num_gpus: float = 0.01
-    marker_max_processes: int = 2
-    marker_min_processes: int = 1
-    marker_max_tasks_per_child: int = 10
-    ray_address: str | None = None
-    ray_head_address: str | None = None
-    head_node_ip: str | None = None
-    ray_dashboard_port: int = 8265
-    data_volume: str = "./data"
-    model_weights_volume: str = "~/.cache/huggingface"
-    config_volume: str = "./.hydra_config"
-    embedder_base_url: str = "http://vllm:8000/v1"
-    embedder_model_name: str | None = None
-    embedder_api_key: str | None = None
-    vdb_host: str = "milvus"
-    vdb_port: int = 19530
-    shared_env: str | None = None
-    dashboard_url: str | None = None
-    namespace: str = "openrag"
-    refresh_seconds: float = 2.0
-    pool_num_cpus: float = 0.1
-    cluster_config: str | None = None
-    local_gpus: int | None = None
-    dashboard_host: str = "127.0.0.1"
-    ray_start_args: str | None = None
-    pdf_loader: str = "pdfium"
-    chunk_size: int = 1000
-    chunk_overlap: int = 200
-    ledger: str | None = None
+    FIELDS: ClassVar[dict[str, FieldInfo]]
+
+    ray_num_gpus: float = setting(
+        "RAY_NUM_GPUS", 0.1, _gpus, "GPU share reserved by each indexer actor.")
+    ray_pool_size: int = setting(
+        "RAY_POOL_SIZE", 1, _whole(0), "Number of indexer actors.")
+    ray_max_tasks_per_worker: int = setting(
+        "RAY_MAX_TASKS_PER_WORKER", 5, _whole(1), "Concurrent tasks per indexer actor (slots).")
+    marker_pool_size: int = setting(
+        "MARKER_POOL_SIZE", 1, _whole(0), "Number of Marker PDF actors (typically one per node).")
+    marker_num_gpus: float = setting(
+        "MARKER_NUM_GPUS", 0.01, _gpus, "GPU share reserved by each Marker actor.")
+    marker_max_processes: int = setting(
+        "MARKER_MAX_PROCESSES", 2, _whole(1),
+        "Subprocesses per Marker actor, i.e. PDFs converted at once per actor.")
+    marker_min_processes: int = setting(
+        "MARKER_MIN_PROCESSES", 1, _whole(0),
+        "Fewer live subprocesses than this resets a Marker actor's pool.")
+    marker_max_tasks_per_child: int = setting(
+        "MARKER_MAX_TASKS_PER_CHILD", 10, _whole(1),
+        "PDFs a Marker subprocess converts before it is recycled.")
+    ray_address: str | None = setting(
+        "RAY_ADDRESS", None, _ray_address,
+        "How the OpenRAG app reaches Ray, usually ray://HEAD:10001.")
+    ray_head_address: str | None = setting(
+        "RAY_HEAD_ADDRESS", None, _head_address,
+        "Head node GCS address (HEAD:6379) that workers join.")
+    head_node_ip: str | None = setting(
+        "HEAD_NODE_IP", None, _optional_host, "Head node IP used by ray start --head.")
+    ray_dashboard_port: int = setting(
+        "RAY_DASHBOARD_PORT", 8265, _port, "Ray dashboard HTTP port.")
+    data_volume: str = setting(
+        "DATA_VOLUME", "./data", _text, "Shared folder of uploaded files.")
+    model_weights_volume: str = setting(
+        "MODEL_WEIGHTS_VOLUME", "~/.cache/huggingface", _text, "Shared model weights cache.")
+    config_volume: str = setting(
+        "CONFIG_VOLUME", "./.hydra_config", _text, "Shared Hydra configuration folder.")
+    embedder_base_url: str | None = setting(
+        "EMBEDDER_BASE_URL", None, _url,
+        "OpenAI-compatible embedder endpoint, e.g. http://vllm:8000/v1.")
+    embedder_model_name: str | None = setting(
+        "EMBEDDER_MODEL_NAME", None, _optional_text, "Embedding model name.")
+    embedder_api_key: str | None = setting(
+        "EMBEDDER_API_KEY", None, _optional_text, "Embedder API key.")
+    vdb_host: str | None = setting(
+        "VDB_HOST", None, _optional_host, "Milvus host (unset: this machine).")
+    vdb_port: int = setting(
+        "VDB_PORT", 19530, _port, "Milvus port.")
+    shared_env: str | None = setting(
+        "SHARED_ENV", None, _optional_text, "Path of this shared .env on every node.")
+    dashboard_url: str | None = setting(
+        "OPENRAG_TUI_DASHBOARD_URL", None, _dashboard_url,
+        "Ray dashboard URL the panel reads (default: from the head address).")
+    namespace: str = setting(
+        "OPENRAG_TUI_NAMESPACE", "openrag", _text, "Ray namespace of OpenRAG's actors.")
+    refresh_seconds: float = setting(
+        "OPENRAG_TUI_REFRESH_SECONDS", 2.0, _positive, "Seconds between panel refreshes.")
+    pool_num_cpus: float = setting(
+        "OPENRAG_TUI_POOL_NUM_CPUS", 0.1, _non_negative,
+        "CPUs reserved by each pool actor the panel starts.")
+    cluster_config: str | None = setting(
+        "OPENRAG_TUI_CLUSTER_CONFIG", None, _optional_text,
+        "cluster.yaml for ray up/down (relative to this file); unset: a local head.")
+    local_gpus: int | None = setting(
+        "OPENRAG_TUI_LOCAL_GPUS", None, _whole(0),
+        "GPUs a local head declares (for machines without GPUs); unset: Ray detects.")
+    dashboard_host: str = setting(
+        "OPENRAG_TUI_DASHBOARD_HOST", "127.0.0.1", _host,
+        "Address a local head's dashboard binds to.")
+    ray_start_args: str | None = setting(
+        "OPENRAG_TUI_RAY_START_ARGS", None, _shell_words, "Extra arguments for ray start --head.")
+    pdf_loader: str = setting(
+        "PDF_LOADER", "pdfium", _choice("pdfium", "marker", "marker-text"),
+        "PDF engine: pdfium (text layer, no weights), marker (models) or marker-text (no models).")
+    chunk_size: int = setting(
+        "OPENRAG_TUI_CHUNK_SIZE", 1000, _whole(1), "Characters per chunk when indexing.")
+    chunk_overlap: int = setting(
+        "OPENRAG_TUI_CHUNK_OVERLAP", 200, _whole(0),
+        "Characters shared by consecutive chunks (less than the chunk size).")
+    ledger: str | None = setting(
+        "OPENRAG_TUI_LEDGER", None, _optional_text,
+        "Indexing ledger (SQLite); unset: DATA_VOLUME/.openrag-tui/ledger.sqlite.")
     problems: tuple[Problem, ...] = ()
     raw: Mapping[str, str | None] = field(default_factory=dict, hash=False)
+    invalid: Mapping[str, str] = field(default_factory=dict, hash=False)
+# fmt: on
 
     @classmethod
     def from_envfile(cls, env: EnvFile) -> Settings:
         """Settings of a file; relative volume paths are taken from the file's folder."""
-        return cls.from_values(env.values, env.line_of, base_dir=env.path.parent)
+        found = cls.from_values(env.values, env.line_of, base_dir=env.path.parent)
+        problems = (*_syntax_findings(env), *found.problems)
+        return replace(found, problems=tuple(sorted(problems, key=_file_order)))
 
     @classmethod
     def from_values(
@@ -364,6 +395,7 @@ class Settings:
     ) -> Settings:
         """Never raises: a bad value keeps its default and becomes an ERROR problem."""
         typed: dict[str, Any] = {}
+        invalid: dict[str, str] = {}
         problems: list[Problem] = []
         for env, info in FIELDS.items():
             text = values.get(env)
@@ -373,11 +405,16 @@ class Settings:
                 typed[info.field] = _CHECKS[env](env, text)
             except _Invalid as exc:
                 problems.append(Problem(env, line_of(env), str(exc), Severity.ERROR))
-        bad = {p.variable for p in problems}
-        problems += _cross_field_problems(typed, bad, line_of)
+                invalid[env] = text
+        problems += _cross_field_problems(typed, set(invalid), line_of)
         problems += _volume_warnings(values, base_dir or Path.cwd(), line_of)
-        problems.sort(key=lambda p: (p.line is None, p.line or 0))  # file order reads best
-        return cls(**typed, problems=tuple(problems), raw=MappingProxyType(dict(values)))
+        problems.sort(key=_file_order)
+        return cls(
+            **typed,
+            problems=tuple(problems),
+            raw=MappingProxyType(dict(values)),
+            invalid=MappingProxyType(invalid),
+        )
 
     @staticmethod
     def env_key(field_name: str) -> str:
@@ -391,6 +428,55 @@ class Settings:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity is Severity.WARNING]
+
+
+def _field_table() -> tuple[dict[str, FieldInfo], dict[str, Check]]:
+    hints = typing.get_type_hints(Settings)
+    table: dict[str, FieldInfo] = {}
+    checks: dict[str, Check] = {}
+    for item in fields(Settings):
+        if "env" not in item.metadata:
+            continue
+        kind = hints[item.name]
+        if isinstance(kind, UnionType):  # `str | None`: the type is the one that is not None
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        env = item.metadata["env"]
+        table[env] = FieldInfo(item.name, kind, item.default, item.metadata["doc"])
+        checks[env] = item.metadata["check"]
+    return table, checks
+
+
+FIELDS, _CHECKS = _field_table()
+Settings.FIELDS = FIELDS
+_ENV_KEYS = {info.field: env for env, info in FIELDS.items()}
+
+
+def _file_order(problem: Problem) -> tuple[bool, int]:
+    return (problem.line is None, problem.line or 0)
+
+
+def _syntax_findings(env: EnvFile) -> list[Problem]:
+    """Lines python-dotenv cannot read (OpenRAG silently skips them) and keys with no `=`."""
+    found = [
+        Problem(
+            key or f"line {line}",
+            line,
+            f"line {line} cannot be parsed by python-dotenv (an unclosed quote, or no `=`?): "
+            "OpenRAG ignores it.",
+            Severity.ERROR,
+        )
+        for line, key in env.unparsable
+    ]
+    found += [
+        Problem(
+            key,
+            env.line_of(key),
+            f"{key} has no `=`: python-dotenv reads it as unset.",
+            Severity.WARNING,
+        )
+        for key in env.bare_keys
+    ]
+    return found
 
 
 def _cross_field_problems(
@@ -425,17 +511,45 @@ def _volume_warnings(
     return problems
 
 
-def edit_problems(env: EnvFile, updates: Mapping[str, str]) -> list[Problem]:
-    """Why `updates` would be refused (empty: acceptable), without touching the file."""
-    return _syntax_problems(env, updates) or _new_errors(env, updates)
+# Editing
 
 
-def set_env_values(env: EnvFile, updates: Mapping[str, str]) -> EnvFile:
-    """The one way to edit: refuse what would break the file, else save and re-read it."""
-    refused = edit_problems(env, updates)
-    if refused:
-        raise EnvEditRefused(refused)
-    return env.save(updates)
+def edit_problems(
+    env: EnvFile, updates: Mapping[str, str], allow_new: bool = True
+) -> list[Problem]:
+    """Why `updates` would be refused (empty: acceptable), without touching the file.
+
+    With `allow_new` False, a key the file lacks and the panel does not know is refused (one
+    edit away from a known key, with "did you mean"): adding one needs the caller's go-ahead."""
+    return (
+        _syntax_problems(env, updates)
+        or _new_key_problems(env, updates, allow_new)
+        or _new_errors(env, updates)
+    )
+
+
+def set_env_values(
+    env: EnvFile,
+    updates: Mapping[str, str],
+    allow_new: bool = True,
+    expected: Mapping[str, str | None] | None = None,
+) -> EnvFile:
+    """The one way to edit: refuse what would break the file, else save and re-read it.
+
+    The edit is applied to the file as it is when saved (writers take turns, no update is lost)
+    and validated against that; `expected` is `EnvFile.save`'s (by default the updated keys
+    must still hold what `env` read). A file that did not exist when read is not created: the
+    shared .env is made by hand."""
+    if not env.existed:
+        raise EnvFileError(f"{env.path} does not exist: create it first; nothing was written.")
+
+    def check(current: EnvFile, wanted: Mapping[str, str]) -> None:
+        refused = edit_problems(current, wanted, allow_new)
+        if refused:
+            raise EnvEditRefused(refused)
+
+    check(env, updates)  # bad input is refused before waiting for a turn
+    return env.save(updates, expected=expected, check=check)
 
 
 def _syntax_problems(env: EnvFile, updates: Mapping[str, str]) -> list[Problem]:
@@ -453,6 +567,46 @@ def _syntax_problems(env: EnvFile, updates: Mapping[str, str]) -> list[Problem]:
     return problems
 
 
+def _new_key_problems(env: EnvFile, updates: Mapping[str, str], allow_new: bool) -> list[Problem]:
+    if allow_new:
+        return []
+    problems = []
+    for key in updates:
+        if key in FIELDS or key in env.raw_values:
+            continue
+        near = near_keys(key)
+        if near:
+            message = f"{key} is not a known setting: did you mean {' or '.join(near)}?"
+        else:
+            message = f"{key} is neither in {env.path.name} nor a known setting"
+        message += " Nothing was written (pass --add to add it as a new key)."
+        problems.append(Problem(key, None, message, Severity.ERROR))
+    return problems
+
+
+def near_keys(key: str) -> list[str]:
+    """Known variables one edit away from `key` (a typo, a swapped pair, another case)."""
+    upper = key.upper()
+    return [known for known in FIELDS if known != key and _one_edit(upper, known.upper())]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Equal, or one insertion, deletion, substitution or swap of neighbours apart."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diffs) == 1:
+            return True
+        i = diffs[0]
+        return len(diffs) == 2 and diffs[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long = sorted((a, b), key=len)
+    i = next((i for i, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return short[i:] == long[i + 1 :]
+
+
 def _new_errors(env: EnvFile, updates: Mapping[str, str]) -> list[Problem]:
     """Errors on the keys being set, or elsewhere but introduced by this edit.
 
@@ -462,14 +616,3 @@ def _new_errors(env: EnvFile, updates: Mapping[str, str]) -> list[Problem]:
     after = Settings.from_envfile(EnvFile(env.path, env.with_updates(updates))).errors
     new = [p for p in after if p.variable in updates or (p.variable, p.message) not in before]
     return [replace(p, line=env.line_of(p.variable)) for p in new]
-
-
-def is_secret(key: str) -> bool:
-    """Whether a variable's value must not be shown on screen."""
-    upper = key.upper()
-    return any(word in upper for word in _SECRET_WORDS)
-
-
-def mask_value(key: str, value: str | None) -> str | None:
-    """The value as it may be displayed: secrets become a fixed mask that leaks no length."""
-    return MASK if value and is_secret(key) else value

@@ -9,20 +9,17 @@ BadPartition, BadInput) with one sentence for the operator.
 from __future__ import annotations
 
 import contextlib
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import ray
 from ray.actor import ActorHandle
 
 from openrag_tui.config import Settings
-from openrag_tui.indexing.batch import BatchConfig, BatchProgress, FileTask, check_partition
-from openrag_tui.indexing.chunking import check_sizes
+from openrag_tui.indexing.batch import BatchProgress, FileTask
 from openrag_tui.indexing.coordinator import COORDINATOR_NAME, Coordinator
+from openrag_tui.indexing.errors import BadInput, CoordinatorMismatch
 from openrag_tui.indexing.ledger import LedgerReader
-from openrag_tui.indexing.paths import Where, expand
+from openrag_tui.indexing.paths import Where
+from openrag_tui.indexing.plan import BatchRequest, checked_config, plan_batch
 from openrag_tui.pools import control
 
 __all__ = [
@@ -32,7 +29,7 @@ __all__ = [
     "Where",
     "batch_files",
     "cancel",
-    "config_of",
+    "checked_config",
     "get_batch",
     "in_flight",
     "list_batches",
@@ -45,14 +42,6 @@ __all__ = [
 
 _Coordinator = ray.remote(Coordinator)
 COORDINATOR_CONCURRENCY = 1000
-
-
-class BadInput(ValueError):
-    """Metadata or chunk sizes the batch cannot take."""
-
-
-class CoordinatorMismatch(RuntimeError):
-    """The namespace's coordinator writes another ledger than this .env names."""
 
 
 # Reads: the ledger, never an actor's memory
@@ -75,44 +64,6 @@ def batch_files(where: Where, batch_id: str) -> list[FileTask]:
 
 
 # Changes: through the coordinator
-
-
-def config_of(settings: Settings) -> BatchConfig:
-    try:
-        check_sizes(settings.chunk_size, settings.chunk_overlap)
-    except ValueError as error:
-        raise BadInput(f"OPENRAG_TUI_CHUNK_SIZE/OVERLAP: {error}") from None
-    return BatchConfig(settings.pdf_loader, settings.chunk_size, settings.chunk_overlap)
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """A checked batch, ready to submit: real file paths inside the volume, and its settings."""
-
-    files: tuple[str, ...]
-    partition: str
-    metadata: dict[str, Any]
-    force: bool
-    config: BatchConfig
-
-
-def plan_batch(
-    settings: Settings,
-    where: Where,
-    paths: list[str],
-    partition: str,
-    metadata: dict[str, Any] | None = None,
-    force: bool = False,
-    cwd: Path | None = None,
-) -> BatchRequest:
-    """Check the input without the cluster: folders and globs expanded, every path inside the
-    volume; raises BadPath, BadPartition or BadInput with one sentence."""
-    check_partition(partition)
-    if metadata is not None and not isinstance(metadata, dict):
-        raise BadInput("metadata must be a JSON object")
-    config = config_of(settings)
-    files = tuple(expand(paths, where, cwd or Path(os.getcwd())))
-    return BatchRequest(files, partition, metadata or {}, force, config)
 
 
 def submit(settings: Settings, where: Where, request: BatchRequest) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from openrag_tui.config import Settings
+
 PARTITION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -54,11 +56,16 @@ def check_partition(name: str) -> str:
 @dataclass(frozen=True)
 class BatchConfig:
     """How a batch's files are converted and chunked; stored with the batch, so a resumed batch
-    runs exactly as it was submitted even if the .env changed since."""
+    runs exactly as it was submitted even if the .env changed since (see `config_of`)."""
 
-    pdf_loader: str = "pdfium"
-    chunk_size: int = 1000
-    chunk_overlap: int = 200
+    pdf_loader: str
+    chunk_size: int
+    chunk_overlap: int
+
+
+def config_of(settings: Settings) -> BatchConfig:
+    """The batch settings the .env holds now (its defaults are Settings' own)."""
+    return BatchConfig(settings.pdf_loader, settings.chunk_size, settings.chunk_overlap)
 
 
 @dataclass(frozen=True)
@@ -160,6 +167,10 @@ class BatchProgress:
     def pages_per_second(self, now: float) -> float | None:
         elapsed = self._elapsed(now)
         return None if elapsed is None else self.pages_done / elapsed
+
+    def duration_seconds(self, now: float) -> float | None:
+        """How long the batch has run so far (or ran, once finished); None before it started."""
+        return None if self.first_start is None else self._elapsed(now)
 
     def eta_seconds(self, now: float) -> float | None:
         """Seconds left at the rate so far; 0 once finished, None before any file finished."""

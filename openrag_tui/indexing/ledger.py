@@ -150,7 +150,7 @@ class LedgerReader:
 
     def files(self, batch_id: str) -> list[FileTask]:
         """The batch's files in submission order."""
-        self.batch(batch_id)
+        batch_id = self.batch(batch_id).batch_id
         with self._rows() as db:
             assert db is not None
             rows = db.execute(
@@ -160,7 +160,21 @@ class LedgerReader:
 
 
 def _batch_row(db: sqlite3.Connection, batch_id: str) -> sqlite3.Row | None:
-    return db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    """The batch with this id, or the one batch whose id starts or ends with it (ids are long:
+    `20261201-093012-ab12` can be named `ab12` or `093012-ab12`)."""
+    row = db.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is not None or not batch_id:
+        return row
+    size = len(batch_id)
+    rows = db.execute(
+        "SELECT * FROM batches WHERE substr(id, 1, ?) = ? OR substr(id, -?) = ? "
+        "ORDER BY created_at DESC LIMIT 6",
+        (size, batch_id, size, batch_id),
+    ).fetchall()
+    if len(rows) > 1:
+        names = ", ".join(r["id"] for r in rows[:5])
+        raise UnknownBatch(f"{batch_id!r} names more than one batch ({names}): give more of it")
+    return rows[0] if rows else None
 
 
 def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
@@ -296,7 +310,7 @@ class Ledger(LedgerReader):
 
     def cancel(self, batch_id: str, now: float) -> int:
         """QUEUED files become CANCELLED; files already running finish."""
-        self.batch(batch_id)
+        batch_id = self.batch(batch_id).batch_id
         with self._write() as db:
             return db.execute(
                 "UPDATE files SET state = 'CANCELLED', finished_at = ? "
@@ -306,7 +320,7 @@ class Ledger(LedgerReader):
 
     def retry(self, batch_id: str) -> int:
         """FAILED files go back to QUEUED with a fresh attempt budget."""
-        self.batch(batch_id)
+        batch_id = self.batch(batch_id).batch_id
         with self._write() as db:
             return db.execute(
                 "UPDATE files SET state = 'QUEUED', attempts = 0, error = NULL, "

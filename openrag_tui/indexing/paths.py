@@ -53,27 +53,38 @@ class Where:
         return self.inside(path).relative_to(self.volume).as_posix()
 
 
-def expand(arguments: list[str], where: Where, cwd: Path) -> list[str]:
+@dataclass(frozen=True)
+class Found:
+    """The files named by a batch's arguments, and where each relative argument was found."""
+
+    files: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def expand(arguments: list[str], where: Where, cwd: Path) -> Found:
     """Files named by the arguments (a file, a folder taken recursively, or a glob), as real
-    paths inside the volume, in a stable order without repeats. Hidden files and folders
-    (our own `.openrag-tui` among them) are left out of folders and globs."""
+    paths inside the volume, in a stable order without repeats. A relative argument is looked
+    for in the working folder, then in the volume (the notes say which). Hidden files and
+    folders (our own `.openrag-tui` among them) are left out of folders and globs: wildcards
+    never match them, as in a shell."""
     if not where.volume.is_dir():
         raise BadPath(f"DATA_VOLUME {where.volume} is not a folder")
     found: dict[str, None] = {}
+    notes: list[str] = []
     for argument in arguments:
-        path = cwd / Path(argument).expanduser()
-        if path.is_dir():
-            where.inside(path)
-            candidates = sorted(_walk(path))
-        elif path.exists() or path.is_symlink():
-            candidates = [path]
-        elif _GLOB_CHARS & set(argument):
-            candidates = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
-            candidates = [p for p in candidates if p.is_file() and not _hidden(p, cwd)]
-            if not candidates:
-                raise BadPath(f"{argument} matches no file")
+        given = Path(argument).expanduser()
+        bases = [None] if given.is_absolute() else [cwd, where.volume]
+        for base in dict.fromkeys(bases):  # the volume may be the working folder
+            candidates = _named(given if base is None else base / given, argument, where)
+            if candidates is not None:
+                break
         else:
-            raise BadPath(f"{argument}: no such file or folder")
+            if _GLOB_CHARS & set(argument):
+                raise BadPath(f"{argument} matches no file (in {_places(bases, where)})")
+            raise BadPath(f"{argument}: no such file or folder (in {_places(bases, where)})")
+        if base is not None and cwd != where.volume:
+            place = "the working folder" if base == cwd else "DATA_VOLUME"
+            notes.append(f"{argument}: taken from {place} ({base})")
         for candidate in candidates:
             real = where.inside(candidate)
             if not real.is_file():
@@ -81,7 +92,30 @@ def expand(arguments: list[str], where: Where, cwd: Path) -> list[str]:
             found[str(real)] = None
     if not found:
         raise BadPath("nothing to index: the folders hold no files")
-    return list(found)
+    return Found(tuple(found), tuple(notes))
+
+
+def _named(path: Path, argument: str, where: Where) -> list[Path] | None:
+    """What one argument names from one base; None when nothing is there."""
+    if path.is_dir():
+        where.inside(path)  # refused before walking, say, the whole file system
+        return sorted(_walk(path))
+    if path.exists() or path.is_symlink():
+        return [path]
+    if _GLOB_CHARS & set(argument):
+        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        files = [p for p in matches if p.is_file() or p.is_symlink()]
+        return files or None
+    return None
+
+
+def _places(bases: list[Path | None], where: Where) -> str:
+    if bases == [None]:
+        return "the file system"
+    return " or ".join(
+        "DATA_VOLUME" if base == where.volume else "the working folder"
+        for base in dict.fromkeys(bases)
+    )
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -90,11 +124,3 @@ def _walk(folder: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         files += [Path(root) / n for n in names if not n.startswith(".")]
     return files
-
-
-def _hidden(path: Path, base: Path) -> bool:
-    try:
-        parts = path.relative_to(base).parts
-    except ValueError:
-        parts = path.parts
-    return any(part.startswith(".") for part in parts)

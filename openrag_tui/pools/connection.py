@@ -19,15 +19,12 @@ import ray
 
 import openrag_tui
 from openrag_tui.config import Settings
+from openrag_tui.pools.errors import ClusterUnreachable
 
 PACKAGE_DIR = os.path.dirname(openrag_tui.__file__)
 CONNECT_CHECK_SECONDS = 3.0
 
 _log = logging.getLogger(__name__)
-
-
-class ClusterUnreachable(Exception):
-    """No Ray cluster answered at the address; the message says which and where it came from."""
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,11 @@ from ray.actor import ActorHandle
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.config import EnvFile, Settings, set_env_values
-from openrag_tui.pools.connection import ClusterUnreachable, Connection, connect, resolve_address
+from openrag_tui.config.pools import POOLS, check_pool, pool_spec, size_key
+from openrag_tui.pools.connection import Connection, connect, resolve_address
+from openrag_tui.pools.errors import ClusterUnreachable, PoolsNotDeployed
 from openrag_tui.pools.roster import Phase, PoolState
-from openrag_tui.pools.spec import (
-    POOLS,
-    actor_index,
-    check_pool,
-    pool_spec,
-    size_key,
-    supervisor_name,
-)
+from openrag_tui.pools.spec import actor_index, supervisor_name
 from openrag_tui.pools.supervisor import PoolSupervisor
 from openrag_tui.pools.tasks import resolve
 
@@ -57,10 +52,6 @@ WATCH_SECONDS = 1.0
 SUPERVISOR_CONCURRENCY = 100_000
 
 _Supervisor = ray.remote(PoolSupervisor)
-
-
-class PoolsNotDeployed(Exception):
-    """The pool has no supervisor in this namespace: `openrag-tui pools deploy` first."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +85,7 @@ def deploy(settings: Settings) -> dict[str, PoolState]:
     for pool in POOLS:
         spec = pool_spec(settings, pool)
         supervisor = _Supervisor.options(
-            name=spec.supervisor_name,
+            name=supervisor_name(pool),
             namespace=spec.namespace,
             lifetime="detached",
             get_if_exists=True,

@@ -20,8 +20,9 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import ActorAlreadyExistsError, RayActorError, RayTaskError
 
+from openrag_tui.config.pools import PoolSpec
 from openrag_tui.pools.roster import Member, Phase, PoolState, Roster
-from openrag_tui.pools.spec import PoolSpec, actor_index
+from openrag_tui.pools.spec import actor_index, actor_name
 from openrag_tui.pools.workers import CONTROL_CALLS, WORKER_CLASSES
 
 MAX_ATTEMPTS = 3
@@ -122,7 +123,7 @@ class PoolSupervisor:
     def _create(self) -> None:
         index = self._next_index
         self._next_index += 1
-        name = self._spec.actor_name(index)
+        name = actor_name(self._spec.name, index)
         options = {
             "name": name,
             "namespace": self._spec.namespace,

@@ -1,6 +1,6 @@
-"""The pool actors. Their class names are how the cluster view recognises the panel's pools
-(`openrag_tui.cluster.allocation.pool_of`), so they must stay `TuiIndexerWorker` and
-`TuiMarkerWorker`. They are plain classes: the supervisor makes them Ray actors.
+"""The pool actors. Their class names are how the cluster view recognises the panel's pools, so
+they are the `worker_class` of each pool in `config.pools.FACTS` (a test holds them to it). They
+are plain classes: the supervisor makes them Ray actors.
 
 Both are async actors. Besides the task slots, each keeps two calls open for its supervisor:
 `ready` (answered once constructed) and `lifeline` (never answered), whose failure is how the
@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from openrag_tui.config.pools import PoolSpec
 from openrag_tui.pools.processes import ChildPool
-from openrag_tui.pools.spec import PoolSpec
 
 #: calls an actor serves beyond its task slots: `lifeline`, and `ready` or `stats`
 CONTROL_CALLS = 2

@@ -13,8 +13,8 @@ from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.screen import Screen
 
-from openrag_tui.cluster.processes import ray_processes
-from openrag_tui.cluster.targets import LifecycleError, LocalHead, Target
+from openrag_tui.cluster.processes import processes_summary
+from openrag_tui.cluster.targets import LifecycleError, LocalHead, start_question
 from openrag_tui.ui.backend import Backend, ClientFactory
 from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap
 from openrag_tui.ui.messages import EnvReloaded
@@ -25,6 +25,7 @@ from openrag_tui.ui.screens.env_editor import EnvEditorScreen
 from openrag_tui.ui.screens.help import HelpScreen
 from openrag_tui.ui.screens.main import MainScreen
 from openrag_tui.ui.styles import stylesheet
+from openrag_tui.ui.workers import OneAtATime
 from openrag_tui.workspace import Workspace, display_path
 
 #: how often the panel looks for edits made to the .env outside it (seconds)
@@ -52,7 +53,7 @@ class OpenRagApp(App[int]):
         self.backend = backend
         self.read_only = read_only
         self.env_watch_seconds = env_watch_seconds
-        self._watching = False  # one look at the .env at a time, even on a hung network mount
+        self._env_watch = OneAtATime("env-watch")  # one look at a time, even on a hung mount
         self.keymap_file = keymap_file or keymap_path()
         self.keymap = load_keymap(self.keymap_file)
 
@@ -97,46 +98,68 @@ class OpenRagApp(App[int]):
             self.push_screen(EnvEditorScreen())
 
     def action_start_cluster(self) -> None:
-        try:
-            target = self.backend.cluster_target()
-        except LifecycleError as error:
-            self.notify(str(error), title="Cannot start", severity="error", timeout=10)
-            return
-        self.push_screen(ClusterLogScreen(self.backend.start_run(target)))
+        self._confirm_start()
 
     def action_stop_cluster(self) -> None:
-        try:
-            target = self.backend.cluster_target()
-        except LifecycleError as error:
-            self.notify(str(error), title="Cannot stop", severity="error", timeout=10)
-            return
-        self._confirm_stop(target)
+        self._confirm_stop()
 
     @work(thread=True, exit_on_error=False, group="lifecycle")
-    def _confirm_stop(self, target: Target) -> None:
-        """Say exactly what a stop ends (a local `ray stop` ends every Ray process here)."""
-        if isinstance(target, LocalHead):
-            try:
-                processes = ray_processes()
-            except Exception as error:  # psutil denied: no blind `ray stop`
+    def _confirm_start(self) -> None:
+        """Say what a start will start, and where, and ask (a cluster.yaml is read here, off
+        the UI thread); nothing is started when a cluster already answers."""
+        try:
+            target = self.backend.cluster_target()
+            if self.backend.cluster_answers():
+                url = self.backend.dashboard_url
                 self.call_from_thread(
-                    self.notify, str(error), title="Cannot stop", severity="error"
+                    self.notify, f"A Ray cluster already answers at {url}: nothing to start."
                 )
                 return
-            listed = "\n".join(str(process) for process in processes[:12])
-            more = f"\n… and {len(processes) - 12} more" if len(processes) > 12 else ""
-            question = (
-                f"`ray stop` ends all {len(processes)} Ray processes on this machine:\n"
-                f"{listed}{more}\nStop them?"
+        except LifecycleError as error:
+            self.call_from_thread(
+                self.notify, str(error), title="Cannot start", severity="error", timeout=10
             )
-        else:
-            question = f"Run `ray down -y {target.path}`? It stops every node of {target.name}."
+            return
+        question = start_question(target, self.backend.dashboard_url)
+
+        def decide(start: bool | None) -> None:
+            if start:
+                self.push_screen(ClusterLogScreen(self.backend.start_run(target)))
+
+        self.call_from_thread(
+            self.push_screen, ConfirmScreen(question, "start", "keep it stopped"), decide
+        )
+
+    @work(thread=True, exit_on_error=False, group="lifecycle")
+    def _confirm_stop(self) -> None:
+        """Say exactly what a stop ends (a local `ray stop` ends every Ray process here)."""
+        details = None
+        try:
+            target = self.backend.cluster_target()
+            if isinstance(target, LocalHead):
+                processes = self.backend.ray_processes()
+                if not processes:
+                    self.call_from_thread(
+                        self.notify, "No Ray processes run on this machine: nothing to stop."
+                    )
+                    return
+                question = processes_summary(processes) + "\nStop them?"
+                details = "\n".join(str(process) for process in processes)
+            else:
+                question = f"Run `ray down -y {target.path}`? It stops every node of {target.name}."
+        except Exception as error:  # a bad cluster.yaml, psutil denied: no blind stop
+            self.call_from_thread(
+                self.notify, str(error), title="Cannot stop", severity="error", timeout=10
+            )
+            return
 
         def decide(stop: bool | None) -> None:
             if stop:
                 self.push_screen(ClusterLogScreen(self.backend.stop_run(target)))
 
-        self.call_from_thread(self.push_screen, ConfirmScreen(question, "stop", "keep"), decide)
+        self.call_from_thread(
+            self.push_screen, ConfirmScreen(question, "stop", "keep", details=details), decide
+        )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """The palette lists every action the current screen's keys offer, then Textual's own."""
@@ -156,11 +179,8 @@ class OpenRagApp(App[int]):
     # ------------------------------------------------------------ the .env
 
     def _look_at_env(self) -> None:
-        if not self._watching:
-            self._watching = True
-            self._watch_env()
+        self._env_watch.start(self, self._watch_env)
 
-    @work(thread=True, exit_on_error=False, group="env-watch")
     def _watch_env(self) -> None:
         """Pick up edits made elsewhere (another operator, an editor on the head node)."""
         try:
@@ -169,8 +189,6 @@ class OpenRagApp(App[int]):
                 self.call_from_thread(self.broadcast_env_reloaded)
         except Exception as error:  # an unreadable file must not stop the watch: say so
             self.call_from_thread(self.notify, str(error), title=".env", severity="error")
-        finally:
-            self._watching = False
 
     @work(thread=True, exit_on_error=False, group="env-watch")
     def backend_changed_env(self) -> None:

@@ -1,26 +1,50 @@
-"""The one façade the UI calls. Every method blocks, so screens call it from thread workers only."""
+"""The one façade the UI calls. Every method blocks, so screens call it from thread workers only.
+
+It holds the workspace the panel works on, reads the cluster for it (remembering the last state,
+so a refresh can tell what changed since), and runs our own CLI as child processes for anything
+that joins the cluster as a Ray driver: Ray's C++ core writes to the process's terminal, which
+the panel draws on.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
 from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
-from openrag_tui.cluster.processes import ProcessStream
+from openrag_tui.cluster.processes import ProcessStream, RayProcess, ray_processes
 from openrag_tui.cluster.refresh import read_view
+from openrag_tui.cluster.state import ClusterState
 from openrag_tui.cluster.targets import Target, choose_target
 from openrag_tui.config import set_env_values
 from openrag_tui.indexing.batch import BatchProgress, FileTask
 from openrag_tui.indexing.ledger import LedgerReader
 from openrag_tui.indexing.paths import Where
+from openrag_tui.indexing.plan import plan_batch
 from openrag_tui.workspace import Workspace
 
 ClientFactory = Callable[[Workspace], DashboardClient]
+
+
+def child_events(
+    stream: ProcessStream, timeout: float, stop: threading.Event
+) -> Iterator[dict[str, Any]]:
+    """The JSON-line events of a child `openrag-tui … --jsonl` (its other lines are Ray's or a
+    crash's: skipped). StreamTimeout / StreamCancelled as `ProcessStream.lines` raises them."""
+    for line in stream.lines(time.monotonic() + timeout, stop):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and "event" in event:
+            yield event
 
 
 class Backend:
@@ -36,19 +60,23 @@ class Backend:
         self.clock = clock
         self._client_factory = client_factory or (lambda ws: ws.client())
         self._client: DashboardClient | None = None
+        self._previous: ClusterState | None = None
         self._lock = threading.Lock()  # the poll thread and a reloading thread share the client
 
     @property
     def dashboard_url(self) -> str:
-        return self.workspace.dashboard_url
+        """The dashboard's URL as the screens show it (credentials masked)."""
+        return self.workspace.dashboard_display
 
     def read_view(self) -> ClusterView:
         """One refresh; raises DashboardError when the dashboard does not answer."""
         with self._lock:
             if self._client is None:
                 self._client = self._client_factory(self.workspace)
-            client, settings = self._client, self.workspace.settings
-        return read_view(client, settings, clock=self.clock)
+            client, settings, previous = self._client, self.workspace.settings, self._previous
+        view = read_view(client, settings, clock=self.clock, previous=previous)
+        self._previous = view.state
+        return view
 
     def reload_workspace(self) -> Workspace:
         """Read the .env again (edited here or elsewhere); the dashboard URL may change, so the
@@ -67,6 +95,18 @@ class Backend:
         workspace = self.workspace
         return choose_target(workspace.settings, workspace.location.path.parent)
 
+    def ray_processes(self) -> list[RayProcess]:
+        """What a local `ray stop` would end on this machine."""
+        return ray_processes()
+
+    def cluster_answers(self) -> bool:
+        """Whether a cluster already answers at the dashboard (a start would do nothing)."""
+        client = self.workspace.client()
+        try:
+            return client.healthy()
+        finally:
+            client.close()
+
     def start_run(self, target: Target) -> ClusterRun:
         workspace = self.workspace
         return start_run(target, workspace.settings, workspace.location.path, workspace.client())
@@ -77,19 +117,26 @@ class Backend:
 
     def cli_process(self, *args: str) -> ProcessStream:
         """Our own CLI in a child process, on this .env: Ray's driver, and whatever its C++ core
-        prints, stay out of the panel's process and terminal; its lines are the progress."""
+        prints, stay out of the panel's process and terminal; its JSON lines are the progress."""
         workspace = self.workspace
         argv = [sys.executable, "-m", "openrag_tui", *args]
         argv += ["--env", str(workspace.location.path), "--dashboard", workspace.dashboard_url]
         return ProcessStream(argv, os.environ)
 
     def scale_process(self, pool: str, size: int) -> ProcessStream:
-        return self.cli_process("scale", pool, str(size), "--deploy")
+        return self.cli_process("scale", pool, str(size), "--deploy", "--jsonl")
 
     def where(self) -> Where:
         """Where this .env's data volume, ledger and outputs are."""
         workspace = self.workspace
         return Where.of(workspace.settings, workspace.location.path.parent)
+
+    def check_batch(self, path: str, partition: str | None) -> tuple[str, ...]:
+        """Check a batch as `index` will (without the cluster); its notes, or the ValueError
+        (BadPath, BadPartition, BadInput) that says why it would be refused."""
+        workspace = self.workspace
+        request = plan_batch(workspace.settings, self.where(), [path], partition or "check")
+        return request.notes
 
     def list_batches(self) -> list[BatchProgress]:
         return LedgerReader(self.where().ledger).batches()
@@ -97,9 +144,12 @@ class Backend:
     def batch_files(self, batch_id: str) -> list[FileTask]:
         return LedgerReader(self.where().ledger).files(batch_id)
 
-    def set_env(self, updates: Mapping[str, str]) -> Workspace:
-        """Save through the round-trip editor; raises EnvEditRefused or EnvFileChanged."""
-        set_env_values(self.workspace.env, updates)
+    def set_env(
+        self, updates: Mapping[str, str], expected: Mapping[str, str | None] | None = None
+    ) -> Workspace:
+        """Save through the round-trip editor; raises EnvEditRefused, or EnvFileChanged when a
+        key no longer holds the value in `expected` (what the operator saw when editing)."""
+        set_env_values(self.workspace.env, updates, expected=expected)
         return self.reload_workspace()
 
     def close(self) -> None:

@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from openrag_tui.cluster.allocation import PoolTarget, build_view
+from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.state import parse
 from openrag_tui.cluster.summary import view_as_dict
 from openrag_tui.render import render_view
 from tests.support.raycluster import TestCluster
-from tests.support.synthetic import generate_payloads
+from tests.support.synthetic import generate_payloads, pool_spec_of
 
 pytestmark = pytest.mark.bench
 RUNS = 5
 POOLS = (
-    PoolTarget("indexer", 8, 0.5, 0.1, {"max_tasks_per_worker": 5}),
-    PoolTarget("marker", 4, 1.0, 0.1, {"max_processes": 2, "min_processes": 1,
+    pool_spec_of("indexer", 8, 0.5, 0.1, {"max_tasks_per_worker": 5}),
+    pool_spec_of("marker", 4, 1.0, 0.1, {"max_processes": 2, "min_processes": 1,
                                       "max_tasks_per_child": 10}),
 )  # fmt: skip
 

@@ -102,8 +102,11 @@ async def test_panel_shows_the_live_clusters_gpus(
         figures = {(row[1], row[4], row[5]) for row in cells}  # head mark, reserved, free
         assert figures == {("head", "3/4", "1"), ("", "1.5/2", "0.5")}
         pools = screen.query_one(PoolsTable)
-        rows = {str(pools.get_row_at(i)[0]): pools.get_row_at(i) for i in range(pools.row_count)}
-        assert [str(cell) for cell in rows["indexer"][1:4]] == ["4", "3", "0"]
-        assert [str(cell) for cell in rows["marker"][1:4]] == ["3", "2", "1"]
+        rows = {key.value: pools.get_row(key) for key in pools.rows}
+        # the scenario's actors have OpenRAG's classes: none of ours, theirs on their own line
+        assert [str(cell) for cell in rows["indexer"][1:4]] == ["4", "0", "0"]
+        assert [str(cell) for cell in rows["indexer:openrag"][:4]] == ["└ openrag", "–", "3", "0"]
+        assert [str(cell) for cell in rows["marker"][1:4]] == ["3", "0", "0"]
+        assert [str(cell) for cell in rows["marker:openrag"][2:4]] == ["2", "1"]
         status = str(screen.query_one("#status-bar").render())
         assert "Ray 2.60.0" in status and "2/2 nodes" in status

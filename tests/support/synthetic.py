@@ -291,3 +291,18 @@ def _event(request: str) -> dict[str, Any]:
         "source_type": "AUTOSCALER",
         "time": "2026-11-27 09:20:07",
     }
+
+
+def pool_spec_of(
+    name: str, size: int, gpus: float, cpus: float = 0.0, concurrency: dict | None = None
+):
+    """A PoolSpec as the tests describe a pool: its size, GPU and CPU share, and concurrency."""
+    from openrag_tui.config.pools import PoolSpec
+
+    given = concurrency or {}
+    slots = given.get("max_tasks_per_worker", given.get("max_processes", 1))
+    return PoolSpec(
+        name, size, gpus, cpus, slots, "openrag",
+        min_processes=given.get("min_processes", 0),
+        max_tasks_per_child=given.get("max_tasks_per_child", 0),
+    )  # fmt: skip

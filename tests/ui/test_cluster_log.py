@@ -11,12 +11,17 @@ from pathlib import Path
 from textual.widgets import Log
 
 from openrag_tui.cluster.lifecycle import Outcome
+from openrag_tui.cluster.processes import RayProcess
 from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.main import MainScreen
 from tests.support.raycluster import wait_until
 from tests.ui.conftest import settle, wait_for
 
+RAY_PROCESSES = [
+    RayProcess(1000 + i, name, f"{name} --flag", "session_2026-12-01_09-30-12_123456_42")
+    for i, name in enumerate(["ray::IDLE"] * 30 + ["raylet"] * 5 + ["gcs_server"] * 5)
+]
 LOCAL_HEAD_ENV = "RAY_HEAD_ADDRESS=127.0.0.1:6390\nRAY_DASHBOARD_PORT=9\nOPENRAG_TUI_LOCAL_GPUS=2\n"
 
 
@@ -26,9 +31,12 @@ def _env(env_copy: Path, mode: str) -> Path:
 
 
 async def _start(pilot, until, what: str) -> None:
-    """Press U and let the app run until `until(screen)` holds on the log screen."""
+    """Press U, say yes, and let the app run until `until(screen)` holds on the log screen."""
     await settle(pilot)
     await pilot.press("U")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the question")
+    assert "Start a local Ray head on this machine" in pilot.app.screen.question
+    await pilot.press("y")
     await wait_for(
         pilot,
         lambda: isinstance(pilot.app.screen, ClusterLogScreen) and until(pilot.app.screen),
@@ -86,11 +94,13 @@ async def test_stop_says_what_it_ends_and_n_keeps_everything(
     recorded_app, env_copy, fake_ray
 ) -> None:
     app = recorded_app(env_file=_env(env_copy, "ok"))
+    app.backend.ray_processes = lambda: RAY_PROCESSES  # what this machine would show
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("D")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert "`ray stop` ends all" in app.screen.question
+        assert "`ray stop` ends all 40 Ray processes on this machine" in app.screen.question
+        assert "30 ray::IDLE, 5 raylet, 5 gcs_server" in app.screen.question
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)

@@ -116,26 +116,9 @@ async def test_an_invalid_value_keeps_the_dialog_open_and_the_file_intact(
     assert guide_env.read_bytes() == before
 
 
-async def test_a_file_changed_on_disk_asks_before_saving(recorded_app, guide_env) -> None:
-    app = recorded_app(env_file=guide_env)
-    async with app.run_test(size=(80, 24)) as pilot:
-        screen = await _open_editor(pilot)
-        await _select(pilot, screen, "RAY_POOL_SIZE")
-        theirs = guide_env.read_text() + "ADDED_BY_SOMEONE_ELSE=1\n"
-        guide_env.write_text(theirs)
-        await pilot.press("enter", "ctrl+u", "2", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
-        assert guide_env.read_text() == theirs  # nothing written yet
-        await pilot.press("n")  # cancel: their file stays, the panel reloads it
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert guide_env.read_text() == theirs
-        assert app.backend.workspace.env.values["ADDED_BY_SOMEONE_ELSE"] == "1"
-
-
-async def test_reload_and_apply_keeps_their_change_and_adds_ours(recorded_app, guide_env) -> None:
+async def test_another_key_changed_on_disk_is_kept_and_ours_saved_on_top(
+    recorded_app, guide_env
+) -> None:
     app = recorded_app(env_file=guide_env)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await _open_editor(pilot)
@@ -144,11 +127,59 @@ async def test_reload_and_apply_keeps_their_change_and_adds_ours(recorded_app, g
         await pilot.press("enter", "ctrl+u", "2", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+    text = guide_env.read_text()
+    assert "ADDED_BY_SOMEONE_ELSE=1\n" in text and "\nRAY_POOL_SIZE=2\n" in text
+
+
+@pytest.mark.parametrize("watched", [False, True], ids=["before-the-watch", "after-the-watch"])
+async def test_the_same_value_changed_on_disk_asks_whatever_the_timing(
+    recorded_app, guide_env, watched: bool
+) -> None:
+    """The dialog opened on 1; the file says 7 (the watcher may already show it); typing 8 and
+    enter asks, with both values, and `n` keeps theirs."""
+    app = recorded_app(env_file=guide_env, env_watch_seconds=0.1 if watched else None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_editor(pilot)
+        await _select(pilot, screen, "RAY_POOL_SIZE")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EditValueScreen)
+        theirs = guide_env.read_text().replace("RAY_POOL_SIZE=1", "RAY_POOL_SIZE=7")
+        guide_env.write_text(theirs)
+        if watched:
+            await wait_for(
+                pilot,
+                lambda: app.backend.workspace.settings.ray_pool_size == 7,
+                "the watcher to read the outside edit",
+            )
+        await pilot.press("ctrl+u", "8", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = app.screen.question
+        assert "you saw '1'" in question and "now says '7'" in question and "'8'" in question
+        assert guide_env.read_text() == theirs  # nothing written yet
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert guide_env.read_text() == theirs
+
+
+async def test_saving_over_a_changed_value_when_the_operator_says_so(
+    recorded_app, guide_env
+) -> None:
+    app = recorded_app(env_file=guide_env)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_editor(pilot)
+        await _select(pilot, screen, "RAY_POOL_SIZE")
+        await pilot.press("enter")
+        await pilot.pause()
+        guide_env.write_text(guide_env.read_text().replace("RAY_POOL_SIZE=1", "RAY_POOL_SIZE=7"))
+        await pilot.press("ctrl+u", "8", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
         await app.workers.wait_for_complete()
         await pilot.pause()
-    text = guide_env.read_text()
-    assert "ADDED_BY_SOMEONE_ELSE=1\n" in text and "\nRAY_POOL_SIZE=2\n" in text
+    assert "\nRAY_POOL_SIZE=8\n" in guide_env.read_text()
 
 
 async def test_edits_made_elsewhere_are_picked_up(recorded_app, guide_env) -> None:

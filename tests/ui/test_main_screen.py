@@ -77,9 +77,12 @@ async def test_tables_show_both_nodes_and_both_pools(recorded_app) -> None:
         nodes = app.screen.query_one(NodesTable)
         pools = app.screen.query_one(PoolsTable)
         assert nodes.row_count == 2
+        # the recorded actors are OpenRAG's own: each pool gets a line for them
         assert [str(pools.get_row_at(i)[0]) for i in range(pools.row_count)] == [
             "indexer",
+            "└ openrag",
             "marker",
+            "└ openrag",
         ]
 
 

@@ -17,15 +17,13 @@ from hypothesis import strategies as st
 
 from openrag_tui.cluster.allocation import (
     ClusterView,
-    PoolTarget,
     build_view,
     pack_gpus,
-    pool_of,
-    pool_targets,
     scale_preview,
 )
 from openrag_tui.cluster.state import Actor, parse
 from openrag_tui.config import Settings
+from openrag_tui.config.pools import pool_of_class, pool_specs
 from tests.support.synthetic import (
     HEAD_ID,
     PG_ID,
@@ -34,20 +32,21 @@ from tests.support.synthetic import (
     actor_named,
     generate_payloads,
     node_row,
+    pool_spec_of,
     recorded,
     rows,
     set_rows,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-INDEXER = PoolTarget("indexer", 4, 0.5, 0.0, {"max_tasks_per_worker": 5})
-MARKER = PoolTarget("marker", 3, 1.0, 0.0, {"max_processes": 2})
+INDEXER = pool_spec_of("indexer", 4, 0.5, 0.0, {"max_tasks_per_worker": 5})
+MARKER = pool_spec_of("marker", 3, 1.0, 0.0, {"max_processes": 2})
 FETCHED_AT = 1000.0
 
 
 def view_of(
     payloads: dict[str, Any],
-    pools: tuple[PoolTarget, ...] = (INDEXER, MARKER),
+    pools: tuple = (INDEXER, MARKER),
     now: float = FETCHED_AT,
 ) -> ClusterView:
     return build_view(parse(payloads, FETCHED_AT), pools, now=now, stale_after=6.0)
@@ -116,8 +115,8 @@ def test_pool_figures(view: ClusterView) -> None:
 
 def test_pool_fitting_counts_cpu_too() -> None:
     one_cpu = (
-        PoolTarget("indexer", 4, 0.5, 1.0, {}),
-        PoolTarget("marker", 3, 1.0, 1.0, {}),
+        pool_spec_of("indexer", 4, 0.5, 1.0, {}),
+        pool_spec_of("marker", 3, 1.0, 1.0, {}),
     )
     indexer, marker = view_of(recorded(), one_cpu).pools
     # head: 1.99 CPU free -> 1; worker: GPU 0.5 free -> 1. Idle: 2 CPUs per node.
@@ -165,7 +164,10 @@ def test_no_warnings_on_fresh_recorded_data(view: ClusterView) -> None:
 )
 def test_pool_of(class_name: str, pool: str | None) -> None:
     an_actor = Actor("a", class_name, "", "ALIVE", None, "", {}, None, 0, 0, None)
-    assert pool_of(an_actor) == pool
+    assert an_actor.pool == pool
+    owner = None if pool is None else ("openrag-tui" if class_name.startswith("Tui") else "openrag")
+    assert an_actor.owner == owner
+    assert (pool_of_class(class_name) or (None,))[0] == pool
 
 
 def test_pool_targets_from_settings() -> None:
@@ -180,9 +182,9 @@ def test_pool_targets_from_settings() -> None:
         marker_max_tasks_per_child=10,
         pool_num_cpus=0.25,
     )
-    indexer, marker = pool_targets(settings)
-    assert indexer == PoolTarget("indexer", 4, 0.5, 0.25, {"max_tasks_per_worker": 50})
-    assert marker == PoolTarget(
+    indexer, marker = pool_specs(settings)
+    assert indexer == pool_spec_of("indexer", 4, 0.5, 0.25, {"max_tasks_per_worker": 50})
+    assert marker == pool_spec_of(
         "marker",
         3,
         1.0,
@@ -262,7 +264,7 @@ def test_truncated_actor_list_warns() -> None:
 
 
 def test_pool_target_that_cannot_fit_even_idle_warns() -> None:
-    big = PoolTarget("marker", 8, 1.0, 0.0, {})
+    big = pool_spec_of("marker", 8, 1.0, 0.0, {})
     view = view_of(recorded(), (INDEXER, big))
     assert view.warnings == (
         "The marker pool wants 8 actors of 1 GPU, but the alive nodes could hold only 6 "
@@ -272,7 +274,7 @@ def test_pool_target_that_cannot_fit_even_idle_warns() -> None:
 
 def test_pool_actors_started_with_other_settings_warn() -> None:
     """OpenRAG's own pool actors reserve what their .env said when they started."""
-    guide = PoolTarget("indexer", 1, 0.1, 0.0, {})
+    guide = pool_spec_of("indexer", 1, 0.1, 0.0, {})
     view = view_of(recorded(), (guide, MARKER))
     assert view.warnings == (
         "Some indexer actors reserve 0.5 GPU each, not the 0.1 the .env says: they were started "
@@ -344,7 +346,7 @@ def test_fraction_that_fits_in_total_but_on_no_single_gpu_waits() -> None:
         ],
     )
     set_rows(payloads, "placement_groups", [])
-    view = view_of(payloads, (PoolTarget("indexer", 4, 0.6, 0.0, {}),))
+    view = view_of(payloads, (pool_spec_of("indexer", 4, 0.6, 0.0, {}),))
     (worker,) = view.nodes
     assert (worker.gpus_reserved, worker.gpus_free, worker.gpu_slots) == (1.2, 0.8, (0.6, 0.6))
     assert worker.other_by_class == {"Worker": 1.2}
@@ -468,13 +470,32 @@ def test_generated_cluster_matches_rays_usage_by_node() -> None:
     assert pending_named(view, "too-big").autoscaler_message is not None
 
 
+def _ours(payloads: dict[str, Any], openrag_class: str, our_class: str) -> dict[str, Any]:
+    """The recorded payloads with OpenRAG's actors of one class turned into ours."""
+    for row in rows(payloads, "actors_detail"):
+        if row["class_name"] == openrag_class:
+            row["class_name"] = our_class
+    return payloads
+
+
 @pytest.mark.parametrize(
     ("size", "running", "pending", "retiring"),
     [(0, 0, 0, 3), (2, 2, 0, 1), (3, 3, 0, 0), (5, 5, 0, 0), (6, 6, 0, 0), (8, 6, 2, 0)],
 )
-def test_scale_preview(view: ClusterView, size: int, running: int, pending: int, retiring: int):
-    """The recorded indexer pool: 3 alive, room for 3 more of 0.5 GPU."""
+def test_scale_preview(size: int, running: int, pending: int, retiring: int):
+    """The recorded indexer pool as ours: 3 alive, room for 3 more of 0.5 GPU."""
+    view = view_of(_ours(recorded(), "IndexerWorkerActor", "TuiIndexerWorker"))
     indexer = next(pool for pool in view.pools if pool.name == "indexer")
-    assert (indexer.alive, indexer.fits_more) == (3, 3)
+    assert (indexer.ours.alive, indexer.fits_more) == (3, 3)
     preview = scale_preview(indexer, size)
     assert (preview.running, preview.pending, preview.retiring) == (running, pending, retiring)
+
+
+def test_openrags_own_actors_are_counted_apart_and_never_planned_from(view: ClusterView):
+    """OpenRAG's 3 indexers hold GPUs and fill the pool's totals, but a resize of ours starts
+    from none of ours: nothing of theirs retires."""
+    indexer = next(pool for pool in view.pools if pool.name == "indexer")
+    assert (indexer.alive, indexer.ours.alive, indexer.openrags.alive) == (3, 0, 3)
+    assert indexer.openrags.gpus_reserved == 1.5 and indexer.gpus_reserved == 1.5
+    preview = scale_preview(indexer, 2)
+    assert (preview.running, preview.pending, preview.retiring) == (2, 0, 0)

@@ -51,3 +51,25 @@ def test_the_demo_env_is_valid_and_declares_gpus(bare_machine: Path) -> None:
 
 def test_nothing_listening_does_not_answer() -> None:
     assert not embedded._answers(f"http://127.0.0.1:{free_port()}")
+
+
+def test_the_demo_volume_holds_sample_documents_a_first_batch_can_index(
+    bare_machine: Path,
+) -> None:
+    """`b`, `n`, `samples`: a newcomer's first batch finds a multi-page PDF, Markdown, HTML and
+    text, and every one of them converts."""
+    from openrag_tui.indexing.loaders import load
+    from openrag_tui.indexing.paths import Where
+    from openrag_tui.indexing.plan import plan_batch
+
+    embedded._write_demo_env(embedded.demo_env_path())
+    workspace = open_workspace(str(embedded.demo_env_path()))
+    where = Where.of(workspace.settings, workspace.location.path.parent)
+    request = plan_batch(workspace.settings, where, [embedded.SAMPLES], "demo", cwd=bare_machine)
+    names = sorted(Path(path).name for path in request.files)
+    assert names == ["faq.html", "guide.pdf", "notes.md", "readme.txt"]
+    assert request.notes == (f"samples: taken from DATA_VOLUME ({where.volume})",)
+    documents = {Path(path).suffix: load(path) for path in request.files}
+    assert documents[".pdf"].page_count == 3
+    assert all(document.pages[0].strip() for document in documents.values())
+    assert oct(embedded.demo_env_path().stat().st_mode & 0o777) == "0o600"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from openrag_tui.cli import main
-from openrag_tui.indexing.batch import BatchConfig
+from openrag_tui.config import Settings
+from openrag_tui.indexing.batch import config_of
 from openrag_tui.indexing.ledger import Ledger
 
 
@@ -61,7 +62,7 @@ def test_batches_are_read_from_the_ledger_without_a_cluster(
 ) -> None:
     assert json.loads(run(capsys, "batches", "--json", "--env", str(env))[1]) == {"batches": []}
     ledger = Ledger(env.parent / "data" / ".openrag-tui" / "ledger.sqlite")
-    ledger.add_batch("b1", "docs", {}, False, BatchConfig(), ["/x/a.txt"], now=1.0)
+    ledger.add_batch("b1", "docs", {}, False, config_of(Settings()), ["/x/a.txt"], now=1.0)
     code, out, _ = run(capsys, "batches", "--json", "--env", str(env))
     (batch,) = json.loads(out)["batches"]
     assert code == 0 and (batch["batch_id"], batch["state"], batch["counts"]["QUEUED"]) == (
@@ -72,4 +73,4 @@ def test_batches_are_read_from_the_ledger_without_a_cluster(
     code, out, _ = run(capsys, "batches", "show", "b1", "--env", str(env))
     assert code == 0 and "QUEUED" in out and "/x/a.txt" in out
     code, _, err = run(capsys, "batches", "show", "nope", "--env", str(env))
-    assert code == 2 and "no batch 'nope'" in err
+    assert code == 1 and "no batch 'nope'" in err

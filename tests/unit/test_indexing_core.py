@@ -148,11 +148,11 @@ def test_folders_are_taken_recursively_without_hidden_files(where: Where) -> Non
     for name in ("b.txt", "a.md", "sub/c.html", ".hidden.txt"):
         (docs / name).write_text("x")
     (where.volume / ".openrag-tui" / "ledger.sqlite").write_text("x")
-    found = expand(["data"], where, where.volume.parent)
+    found = expand(["data"], where, where.volume.parent).files
     assert [Path(p).relative_to(where.volume).as_posix() for p in found] == [
         "docs/a.md", "docs/b.txt", "docs/sub/c.html",
     ]  # fmt: skip
-    assert expand(["docs/*.md", "docs/a.md"], where, where.volume) == [str(docs / "a.md")]
+    assert expand(["docs/*.md", "docs/a.md"], where, where.volume).files == (str(docs / "a.md"),)
 
 
 def test_paths_outside_the_volume_are_refused_symlinks_included(
@@ -192,3 +192,20 @@ def test_readers_recover_from_a_writer_killed_mid_transaction(ledger: Ledger) ->
     assert killed.returncode == 9
     assert Path(f"{ledger.path}-journal").exists()  # hot: the writer died holding it
     assert LedgerReader(ledger.path).batch("b1").counts == {"QUEUED": 2}
+
+
+def test_a_glob_works_when_the_volume_lies_under_a_hidden_folder(tmp_path: Path) -> None:
+    """The demo's own volume is ~/.local/state/openrag-tui/demo/data: hidden parts above the
+    volume are not the files' own, and wildcards still skip hidden files inside it."""
+    volume = tmp_path / ".local" / "state" / "data"
+    (volume / "docs").mkdir(parents=True)
+    for name in ("a.pdf", "b.pdf", ".hidden.pdf"):
+        (volume / "docs" / name).write_bytes(b"%PDF-1.4")
+    (volume / ".openrag-tui").mkdir()
+    (volume / ".openrag-tui" / "x.pdf").write_bytes(b"%PDF-1.4")
+    where = Where(volume, volume / ".openrag-tui" / "ledger.sqlite", volume / ".openrag-tui")
+    for cwd in (volume, tmp_path):  # from inside the volume, and from elsewhere (then inside)
+        found = expand(["docs/*.pdf"], where, cwd).files
+        assert [Path(p).name for p in found] == ["a.pdf", "b.pdf"]
+    found = expand(["**/*.pdf"], where, volume).files
+    assert [Path(p).relative_to(volume).as_posix() for p in found] == ["docs/a.pdf", "docs/b.pdf"]

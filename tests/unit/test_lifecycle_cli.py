@@ -30,8 +30,8 @@ def test_down_without_a_terminal_asks_for_yes_instead_of_stopping(tmp_path: Path
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("up", "--gpus", "1.5"), "not a whole number: '1.5'"),
-        (("up", "--gpus", "-1"), "must be 0 or more: '-1'"),
+        (("up", "--gpus", "1.5"), "must be a whole number of 0 or more, got '1.5'"),
+        (("up", "--gpus", "-1"), "must be a whole number of 0 or more, got '-1'"),
         (("up", "--local", "--cluster-config", "c.yaml"), "not allowed with argument"),
         (
             ("down", "--cluster-config", "missing.yaml", "--yes"),

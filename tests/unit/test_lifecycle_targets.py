@@ -25,8 +25,8 @@ def settings(**values: str) -> Settings:
 
 def test_a_local_head_comes_from_the_guides_ray_variables(tmp_path: Path) -> None:
     env = settings(
-        HEAD_NODE_IP="10.0.0.1",
-        RAY_HEAD_ADDRESS="10.0.0.1:6380",
+        HEAD_NODE_IP="127.0.0.1",
+        RAY_HEAD_ADDRESS="127.0.0.1:6380",
         RAY_DASHBOARD_PORT="8266",
         RAY_ADDRESS="ray://10.0.0.1:10002",
     )
@@ -34,7 +34,7 @@ def test_a_local_head_comes_from_the_guides_ray_variables(tmp_path: Path) -> Non
     assert head.start_argv("ray") == [
         "ray", "start", "--head", "--port", "6380",
         "--dashboard-host", "127.0.0.1", "--dashboard-port", "8266",
-        "--node-ip-address", "10.0.0.1", "--ray-client-server-port", "10002", *LOG,
+        "--node-ip-address", "127.0.0.1", "--ray-client-server-port", "10002", *LOG,
     ]  # fmt: skip
     assert head.stop_argv("ray") == ["ray", "stop", *LOG]
     assert head.ports() == {
@@ -42,6 +42,18 @@ def test_a_local_head_comes_from_the_guides_ray_variables(tmp_path: Path) -> Non
         8266: "RAY_DASHBOARD_PORT",
         10002: "RAY_ADDRESS",
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("RAY_HEAD_ADDRESS", "192.0.2.7:6379"), ("HEAD_NODE_IP", "192.0.2.7")],
+)
+def test_a_local_start_is_refused_when_the_env_names_another_machine(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """A head started here on that cluster's port would not be the cluster OpenRAG joins."""
+    with pytest.raises(LifecycleError, match=f"names the head 192.0.2.7 \\({variable}\\)"):
+        choose_target(settings(**{variable: value}), tmp_path, local=True)
 
 
 def test_an_empty_env_starts_rays_defaults_with_the_dashboard_on_loopback(tmp_path: Path) -> None:

@@ -5,15 +5,10 @@ from __future__ import annotations
 import pytest
 
 from openrag_tui.config import Settings
+from openrag_tui.config.pools import UnknownPool, pool_spec, size_key
 from openrag_tui.pools import tasks
 from openrag_tui.pools.connection import resolve_address
-from openrag_tui.pools.spec import (
-    UnknownPool,
-    actor_index,
-    pool_spec,
-    size_key,
-    supervisor_name,
-)
+from openrag_tui.pools.spec import actor_index, actor_name, supervisor_name
 
 
 def settings(**values: str) -> Settings:
@@ -51,9 +46,8 @@ def test_defaults_are_openrags() -> None:
 
 
 def test_names_cannot_clash_with_openrags_actors() -> None:
-    spec = pool_spec(settings(), "indexer")
-    assert spec.supervisor_name == supervisor_name("indexer") == "ortui-supervisor-indexer"
-    assert spec.actor_name(12) == "ortui-indexer-12"
+    assert supervisor_name("indexer") == "ortui-supervisor-indexer"
+    assert actor_name("indexer", 12) == "ortui-indexer-12"
     assert actor_index("indexer", "ortui-indexer-12") == 12
     for other in ("IndexerWorker-v6-0", "ortui-marker-1", "ortui-indexer-x", "ortui-indexer-"):
         assert actor_index("indexer", other) is None

@@ -46,7 +46,7 @@ def test_no_file_means_openrag_defaults() -> None:
 
 
 def test_field_table_matches_the_dataclass() -> None:
-    names = {f.name for f in dataclasses.fields(Settings)} - {"problems", "raw"}
+    names = {f.name for f in dataclasses.fields(Settings)} - {"problems", "raw", "invalid"}
     assert {info.field for info in FIELDS.values()} == names
     defaults = Settings()
     for env, info in FIELDS.items():
@@ -150,6 +150,23 @@ RULES = [
     ("EMBEDDER_BASE_URL", "http://10.0.0.1:8000/v1", None, ""),
     ("VDB_HOST", "<HOST-IP>", ERROR, "placeholder"),
     ("VDB_HOST", "10.0.0.2", None, ""),
+    ("VDB_HOST", "milvus", None, ""),
+    ("VDB_HOST", "milvus.internal.example.com.", None, ""),
+    ("VDB_HOST", "not a host", ERROR, "VDB_HOST must name a host: an IP address or a hostname"),
+    ("VDB_HOST", "-bad.example", ERROR, "must name a host"),
+    ("VDB_HOST", "under_score", ERROR, "must name a host"),
+    ("VDB_HOST", "1.2.3", ERROR, "must name a host"),
+    ("HEAD_NODE_IP", "not an ip", ERROR, "HEAD_NODE_IP must name a host"),
+    ("HEAD_NODE_IP", "head-0.cluster.local", None, ""),
+    ("HEAD_NODE_IP", "fe80::1", None, ""),
+    ("OPENRAG_TUI_DASHBOARD_HOST", "0.0.0.0", None, ""),
+    ("OPENRAG_TUI_DASHBOARD_HOST", "a host", ERROR, "must name a host"),
+    ("RAY_HEAD_ADDRESS", "bad host:6379", ERROR, "must"),
+    ("RAY_HEAD_ADDRESS", "head_1:6379", ERROR, "must name a host"),
+    ("RAY_ADDRESS", "ray://not_valid:10001", ERROR, "must name a host"),
+    ("EMBEDDER_BASE_URL", "http://bad_host:8000/v1", ERROR, "must name a host"),
+    ("EMBEDDER_BASE_URL", "vllm:8000/v1", ERROR, "must look like http://host:port/path"),
+    ("OPENRAG_TUI_DASHBOARD_URL", "http://bad_host:8265", ERROR, "must name a host"),
     ("OPENRAG_TUI_REFRESH_SECONDS", "0", ERROR, "greater than 0"),
     ("OPENRAG_TUI_REFRESH_SECONDS", "soon", ERROR, "greater than 0"),
     ("OPENRAG_TUI_REFRESH_SECONDS", "0.5", None, ""),

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openrag_tui.cluster.allocation import PoolTarget, build_view
+from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.state import parse
 from openrag_tui.cluster.summary import view_as_dict
-from tests.support.synthetic import HEAD_ID, nvml_gpus, recorded
+from tests.support.synthetic import HEAD_ID, nvml_gpus, pool_spec_of, recorded
 
 URL = "http://127.0.0.1:8265"
 POOLS = (
-    PoolTarget("indexer", 4, 0.5, 0.0, {"max_tasks_per_worker": 5}),
-    PoolTarget("marker", 3, 1.0, 0.0, {"max_processes": 2}),
+    pool_spec_of("indexer", 4, 0.5, 0.0, {"max_tasks_per_worker": 5}),
+    pool_spec_of("marker", 3, 1.0, 0.0, {"max_processes": 2}),
 )
 NODE_KEYS = {
     "node_id",
@@ -31,7 +31,7 @@ POOL_KEYS = {"name", "target", "alive", "pending", "gpus_per_actor", "gpus_reser
 PENDING_KEYS = {"actor_id", "class_name", "pool", "required", "reason", "detail"}
 
 
-def summary_of(payloads: dict[str, Any], pools: tuple[PoolTarget, ...] = POOLS) -> dict:
+def summary_of(payloads: dict[str, Any], pools: tuple = POOLS) -> dict:
     view = build_view(parse(payloads, 1000.0), pools, now=1000.0, stale_after=6.0)
     return json.loads(json.dumps(view_as_dict(view, URL), allow_nan=False))  # JSON-ready
 
@@ -73,6 +73,11 @@ def test_pools() -> None:
         "fits_more": 3,
         "fits_on_idle": 12,
         "concurrency": {"max_tasks_per_worker": 5},
+        "owners": {  # the recorded actors are OpenRAG's own classes
+            "openrag-tui": {"alive": 0, "pending": 0, "restarting": 0, "dead": 0},
+            "openrag": {"alive": 3, "pending": 0, "restarting": 0, "dead": 0},
+        },
+        "invalid": {},
     }
     assert (marker["alive"], marker["pending"], marker["fits_more"]) == (2, 1, 1)
 
@@ -96,7 +101,7 @@ def test_pending() -> None:
 
 
 def test_gpu_amounts_round_to_four_decimals() -> None:
-    third = (PoolTarget("indexer", 3, 1 / 3, 0.0, {}),)
+    third = (pool_spec_of("indexer", 3, 1 / 3, 0.0, {}),)
     (pool,) = summary_of(recorded(), third)["pools"]
     assert (pool["gpus_per_actor"], pool["gpus_target"]) == (0.3333, 0.9999)  # Ray's fixed point
 

@@ -2,13 +2,13 @@
 submit, retry and cancel.
 
 Reads come from the ledger (it survives the panel, the coordinator and the cluster); changes run
-`openrag-tui index|batches ...` as child processes, so Ray's driver stays out of the panel.
+`openrag-tui index|batches ... --jsonl` as child processes, so Ray's driver stays out of the
+panel, and their JSON lines say what happened.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,42 +17,69 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Checkbox, Footer, Input, Static
 
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
+from openrag_tui.formats import duration, fraction, plain, rate, shorten_middle
 from openrag_tui.indexing.batch import BatchProgress, FileState, FileTask
 from openrag_tui.indexing.ledger import LedgerError
+from openrag_tui.ui.backend import child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.screens.base import PanelModal, PanelScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
+from openrag_tui.ui.widgets.table import KeyedTable
+from openrag_tui.ui.workers import OneAtATime
 from openrag_tui.workspace import display_path
 
 REFRESH_SECONDS = 2.0
 #: how long a submit, retry or cancel may take before the panel stops waiting (seconds)
 COMMAND_TIMEOUT_SECONDS = 120.0
 BAR_WIDTH = 10
-FAILED_SHOWN = 6
+LISTED = 6
+ID_WIDTH = 12
+#: (states, glyph style) of the progress bar's parts, in order
+BAR_PARTS = (
+    ((FileState.COMPLETED, FileState.SKIPPED), "green"),
+    ((FileState.FAILED,), "red"),
+    ((FileState.CANCELLED,), "yellow"),
+)
+EMPTY_HINT = (
+    "No batches yet: n indexes a folder of the data volume (the demo's holds `samples`: "
+    "n, type samples, enter, a partition name, enter)."
+)
 
 
 def progress_bar(batch: BatchProgress) -> Text:
-    """`██████░░░░ 12/20`: finished files of all, failures in red."""
+    """`██████░░░░ 12/20`: good files green, failed red, cancelled yellow, the rest to come."""
     total = batch.total or 1
-    good = round((batch.done - batch.counts.get(FileState.FAILED.value, 0)) / total * BAR_WIDTH)
-    bad = round(batch.counts.get(FileState.FAILED.value, 0) / total * BAR_WIDTH)
-    bar = Text().append("█" * good, style="green").append("█" * bad, style="red")
-    bar.append("░" * (BAR_WIDTH - good - bad), style="bright_black")
-    return bar.append(f" {batch.done}/{batch.total}")
+    bar = Text()
+    used = 0
+    for states, style in BAR_PARTS:
+        files = sum(batch.counts.get(state.value, 0) for state in states)
+        cells = min(round(files / total * BAR_WIDTH), BAR_WIDTH - used)
+        if files and not cells and used < BAR_WIDTH:
+            cells = 1  # a failure never vanishes from the bar
+        bar.append("█" * cells, style=style)
+        used += cells
+    bar.append("░" * (BAR_WIDTH - used), style="bright_black")
+    return bar.append(f" {fraction(batch.done, batch.total)}")
 
 
-def rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+def state_text(batch: BatchProgress) -> Text:
+    """The batch's state as the operator reads it: a mostly good batch with failures says how
+    many failed rather than `failed`."""
+    failed = batch.counts.get(FileState.FAILED.value, 0)
+    if batch.state == "failed" and failed < batch.total:
+        return Text(f"{failed} failed", style="bold red")
+    styles = {"done": "green", "failed": "bold red", "cancelled": "yellow", "running": "cyan"}
+    return Text(batch.state, style=styles.get(batch.state, "dim"))
 
 
-def eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+def timing_text(batch: BatchProgress, now: float) -> str:
+    """What is left (ETA) while the batch runs; how long it took once finished."""
+    if batch.finished:
+        return duration(batch.duration_seconds(now))
+    return duration(batch.eta_seconds(now))
 
 
 def counts_text(batch: BatchProgress) -> str:
@@ -64,14 +91,33 @@ def counts_text(batch: BatchProgress) -> str:
     )
 
 
-def failures_text(files: list[FileTask]) -> Text:
-    failed = [task for task in files if task.state is FileState.FAILED]
+def files_text(files: list[FileTask]) -> Text:
+    """The failed files with their reason, then the skipped ones with theirs."""
     text = Text()
-    for task in failed[:FAILED_SHOWN]:
-        text.append(f"{display_path(Path(task.path))}: ", style="red").append(f"{task.error}\n")
-    if len(failed) > FAILED_SHOWN:
-        text.append(f"… and {len(failed) - FAILED_SHOWN} more (openrag-tui batches show ID)")
+    for state, style in ((FileState.FAILED, "red"), (FileState.SKIPPED, "yellow")):
+        listed = [task for task in files if task.state is state]
+        for task in listed[:LISTED]:
+            text.append(f"{state.value.lower()} ", style=style)
+            text.append_text(plain(f"{display_path(Path(task.path))}: {task.error or ''}"))
+            text.append("\n")
+        if len(listed) > LISTED:
+            text.append(
+                f"… and {len(listed) - LISTED} more {state.value.lower()} "
+                "(openrag-tui batches show ID)\n"
+            )
     return text
+
+
+class BatchesTable(KeyedTable):
+    COLUMNS = (
+        ("batch", ID_WIDTH),
+        ("partition", 10),
+        ("state", None),
+        ("progress", None),
+        ("files/s", None),
+        ("pages/s", None),
+        ("ETA/took", None),
+    )
 
 
 class BatchesScreen(PanelScreen):
@@ -88,28 +134,21 @@ class BatchesScreen(PanelScreen):
         super().__init__()
         self.batches: list[BatchProgress] = []
         self._shown: str | None = None  # the batch whose files the detail shows
-        self._reading = False
+        self._reads = OneAtATime("batches-read")
         self._leaving = threading.Event()  # ends a command's wait when the screen goes
+        self._want: str | None = None  # a batch to select once it is read (a new one)
 
     def compose(self) -> ComposeResult:
         yield Static(id="batches-where")
-        yield DataTable(id="batch-table", cursor_type="row", zebra_stripes=False)
+        yield BatchesTable(id="batch-table")
         yield Static(id="batch-detail")
         yield Static(id="batch-action")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.cursor_foreground_priority = "renderable"
-        columns = (("batch", 8), ("partition", 10), ("state", 9), ("progress", 16),
-                   ("files/s", 7), ("pages/s", 7), ("ETA", 6))  # fmt: skip
-        for label, width in columns:
-            table.add_column(label, width=width)
-        ledger = self.app.backend.where().ledger
-        self.query_one("#batches-where", Static).update(f"[b]ledger[/] {display_path(ledger)}")
         self.query_one("#batch-action").display = False
         self.set_interval(REFRESH_SECONDS, self._refresh)
-        table.focus()
+        self.query_one(BatchesTable).focus()
         self._refresh()
 
     def on_unmount(self) -> None:
@@ -119,94 +158,107 @@ class BatchesScreen(PanelScreen):
 
     def _refresh(self) -> None:
         """Read again unless a read is still out (a hung volume must not pile up threads)."""
-        if not self._reading:
-            self._reading = True
-            self._read(self._selected_id())
+        selected = self._want or self.query_one(BatchesTable).selected_key
+        self._reads.start(self, lambda: self._read(selected))
 
-    @work(thread=True, exit_on_error=False, group="batches-read")
     def _read(self, selected: str | None) -> None:
         backend = self.app.backend
         try:
+            where = backend.where()
             batches = backend.list_batches()
-            selected = selected or (batches[0].batch_id if batches else None)
+            known = {batch.batch_id for batch in batches}
+            selected = selected if selected in known else (batches[0].batch_id if batches else None)
             files = backend.batch_files(selected) if selected else []
         except (LedgerError, OSError) as error:
-            self.app.call_from_thread(self._say, Text(str(error), style="red"))
+            self.app.call_from_thread(self._say, plain(str(error), "red"))
             return
-        finally:
-            self._reading = False
-        self.app.call_from_thread(self._show, batches, files, backend.clock())
+        self.app.call_from_thread(self._show, where.ledger, batches, files, selected)
 
-    def _show(self, batches: list[BatchProgress], files: list[FileTask], now: float) -> None:
+    def _show(
+        self,
+        ledger: Path,
+        batches: list[BatchProgress],
+        files: list[FileTask],
+        selected: str | None,
+    ) -> None:
+        self.query_one("#batches-where", Static).update(
+            Text.assemble(("ledger ", "bold"), plain(display_path(ledger)))
+        )
         self.batches = batches
-        table = self.query_one(DataTable)
-        selected = self._selected_id()
-        table.clear()
-        for batch in batches:
-            table.add_row(
-                batch.batch_id[:8],
-                batch.partition,
-                _state(batch.state),
-                progress_bar(batch),
-                rate(batch.files_per_second(now)),
-                rate(batch.pages_per_second(now)),
-                eta(batch.eta_seconds(now)),
-                key=batch.batch_id,
+        now = self.app.backend.clock()
+        table = self.query_one(BatchesTable)
+        table.refill(
+            (
+                batch.batch_id,
+                (
+                    shorten_middle(batch.batch_id, ID_WIDTH, tail=ID_WIDTH - 1),
+                    plain(shorten_middle(batch.partition, 10)),
+                    state_text(batch),
+                    progress_bar(batch),
+                    rate(batch.files_per_second(now)),
+                    rate(batch.pages_per_second(now)),
+                    timing_text(batch, now),
+                ),
             )
-        if selected is not None and selected in table.rows:
-            table.move_cursor(row=table.get_row_index(selected), animate=False)
-        self._shown = files[0].batch_id if files else None
+            for batch in batches
+        )
+        if selected is not None:
+            table.select(selected)
+            if selected == self._want:
+                self._want = None
+        self._shown = files[0].batch_id if files else selected
         self._show_detail(files)
 
     def _show_detail(self, files: list[FileTask]) -> None:
         detail = self.query_one("#batch-detail", Static)
         batch = self._selected()
         if batch is None:
-            detail.update(Text("No batches yet: n indexes a folder of the data volume.", "dim"))
+            detail.update(Text(EMPTY_HINT, "dim"))
             return
         text = Text.assemble((f"{batch.batch_id}  ", "bold"), counts_text(batch), "\n")
         if files and files[0].batch_id == batch.batch_id:
-            text.append_text(failures_text(files))
+            text.append_text(files_text(files))
         detail.update(text)
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value != self._shown:  # a refill highlights the same row: no re-read
+    def on_data_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        key_value = event.row_key.value if event.row_key is not None else None
+        if key_value is not None and key_value != self._shown:  # a refill: no re-read
             self._refresh()
 
-    def _selected_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def _selected(self) -> BatchProgress | None:
-        selected = self._selected_id()
+        selected = self.query_one(BatchesTable).selected_key
         return next((b for b in self.batches if b.batch_id == selected), None)
 
     # ------------------------------------------------------------ changing
 
     def action_new_batch(self) -> None:
-        volume = self.app.backend.where().volume
-
-        def submit(answer: tuple[str, str] | None) -> None:
+        def submit(answer: tuple[str, str, bool] | None) -> None:
             if answer is not None:
-                path, partition = answer
-                # the dialog asks for a path inside the data volume: relative ones start there
-                self._run_command("index", str(volume / path), "--partition", partition)
+                path, partition, force = answer
+                args = ["index", path, "--partition", partition, *(["--force"] * force)]
+                self._run_command(*args)
 
         self.app.push_screen(SubmitScreen(), submit)
 
     def action_retry_batch(self) -> None:
         batch = self._selected()
-        if batch is not None:
-            self._run_command("batches", "retry", batch.batch_id)
+        if batch is None:
+            return
+        if not batch.counts.get(FileState.FAILED.value):
+            self._say(Text(f"{batch.batch_id}: no failed file to retry", "yellow"))
+            return
+        self._run_command("batches", "retry", batch.batch_id)
 
     def action_cancel_batch(self) -> None:
         batch = self._selected()
         if batch is None:
             return
+        if batch.finished:
+            said = f"{batch.batch_id}: already {batch.state}, nothing to cancel"
+            self._say(Text(said, "yellow"))
+            return
         question = (
-            f"Cancel batch {batch.batch_id[:8]} ({batch.partition})? Its queued files are "
+            f"Cancel batch {batch.batch_id} ({batch.partition})? Its queued files are "
             "cancelled; files being processed now finish."
         )
         self.app.push_screen(
@@ -216,19 +268,22 @@ class BatchesScreen(PanelScreen):
 
     @work(thread=True, exit_on_error=False, group="batches-command")
     def _run_command(self, *args: str) -> None:
-        self.app.call_from_thread(self._say, Text(f"openrag-tui {' '.join(args)} …", "yellow"))
-        stream = self.app.backend.cli_process(*args)
-        lines: list[str] = []
+        self.app.call_from_thread(self._say, plain(f"openrag-tui {' '.join(args)} …", "yellow"))
+        stream = self.app.backend.cli_process(*args, "--jsonl")
+        said, ok = "", False
         try:
-            for line in stream.lines(time.monotonic() + COMMAND_TIMEOUT_SECONDS, self._leaving):
-                lines.append(line.strip())
+            for event in child_events(stream, COMMAND_TIMEOUT_SECONDS, self._leaving):
+                said, ok, new = _event_words(event, said, ok)
+                if new:
+                    self._want = new
+                    self.app.call_from_thread(self._refresh)
         except StreamTimeout:
-            lines.append(f"no answer within {COMMAND_TIMEOUT_SECONDS:.0f} s")
+            said = f"no answer within {COMMAND_TIMEOUT_SECONDS:.0f} s"
         except StreamCancelled:
             return  # the screen is gone
-        said = next((line for line in reversed(lines) if line), "done")
-        style = "green" if stream.returncode == 0 else "red"
-        self.app.call_from_thread(self._say, Text(said.removeprefix("openrag-tui: "), style))
+        ok = ok and stream.returncode == 0
+        said = said or f"ended with exit code {stream.returncode}"
+        self.app.call_from_thread(self._say, plain(said, "green" if ok else "red"))
         self.app.call_from_thread(self._refresh)
 
     def _say(self, text: Text) -> None:
@@ -237,30 +292,65 @@ class BatchesScreen(PanelScreen):
         box.update(text)
 
 
-def _state(state: str) -> Text:
-    styles = {"done": "green", "failed": "bold red", "cancelled": "yellow", "running": "cyan"}
-    return Text(state, style=styles.get(state, "dim"))
+def _event_words(event: dict, said: str, ok: bool) -> tuple[str, bool, str | None]:
+    """What a child's event means for the action line: (words, ok, a new batch to select)."""
+    kind = event.get("event")
+    batch = event.get("batch_id")
+    if kind == "submitted":
+        return f"batch {batch} submitted: {event.get('files')} file(s)", True, str(batch)
+    if kind == "result" and "cancelled" in event:
+        return f"{batch}: {event['cancelled']} queued file(s) cancelled", True, None
+    if kind == "result" and "retried" in event:
+        return f"{batch}: {event['retried']} failed file(s) queued again", True, None
+    if kind == "error":
+        return str(event.get("message") or "failed"), False, None
+    return said, ok, None
 
 
 class SubmitScreen(PanelModal):
-    """A path (folder, glob or file) inside the data volume, and a partition."""
+    """A path (folder, glob or file) and a partition, checked as they are entered: a path is
+    looked for in the panel's working folder, then in the data volume (as `index` does)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [key("submit-cancel", "escape", "cancel", "Cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("[b]Index documents[/]  a folder (recursive), a glob or a file")
-            yield Input(placeholder="path inside the data volume (relative to it)", id="path")
+            yield Input(
+                placeholder="path (relative: the working folder, else the data volume)", id="path"
+            )
             yield Input(placeholder="partition", id="partition")
-            yield Static("[dim]enter: next / submit · esc: cancel[/]", id="submit-help")
+            yield Checkbox("force: index again content already indexed", id="force")
+            yield Static(id="submit-verdict")
+            yield Static("[dim]enter: next / submit · space: force · esc: cancel[/]")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         path = self.query_one("#path", Input).value.strip()
         partition = self.query_one("#partition", Input).value.strip()
-        if event.input.id == "path" or not partition:
+        if event.input.id == "path" and path:
+            self._check(path, partition or None)
             self.query_one("#partition", Input).focus()
-        elif path:
-            self.dismiss((path, partition))
+        elif path and partition:
+            self._check(path, partition, submit=True)
+        elif not path:
+            self.query_one("#path", Input).focus()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="submit-check")
+    def _check(self, path: str, partition: str | None, submit: bool = False) -> None:
+        """Refuse a path outside the volume (or a bad partition) now, not after the submit."""
+        try:
+            notes = self.app.backend.check_batch(path, partition)
+        except Exception as error:  # BadPath, BadPartition, BadInput: one sentence
+            self.app.call_from_thread(self._verdict, plain(str(error), "red"))
+            return
+        if submit:
+            force = self.query_one("#force", Checkbox).value
+            self.app.call_from_thread(self.dismiss, (path, partition, force))
+        else:
+            self.app.call_from_thread(self._verdict, plain("; ".join(notes) or "ok", "green"))
+
+    def _verdict(self, text: Text) -> None:
+        self.query_one("#submit-verdict", Static).update(text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,7 +1,9 @@
-"""The .env editor: every setting with its value (secrets masked), problems inline, safe edits.
+"""The .env editor: every setting with its value as written (secrets masked), problems inline,
+safe edits.
 
 Saving goes through `set_env_values` (the same validation and round-trip writer as `env set`);
-a file changed on disk since it was read is never overwritten silently: the operator chooses.
+a value changed on disk since the edit dialog opened is never overwritten silently, whatever
+the timing: the operator sees both values and chooses.
 """
 
 from __future__ import annotations
@@ -13,31 +15,47 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from openrag_tui.config import (
     FIELDS,
+    MASK,
     EnvEditRefused,
     EnvFileChanged,
     EnvFileError,
     Problem,
     Severity,
     edit_problems,
-    is_secret,
     mask_value,
 )
+from openrag_tui.formats import plain, shorten_middle
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import EnvReloaded
 from openrag_tui.ui.screens.base import PanelModal, PanelScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
+from openrag_tui.ui.widgets.table import KeyedTable
 from openrag_tui.workspace import Workspace, display_path
+
+VALUE_WIDTH = 28
 
 
 def problem_line(problem: Problem) -> Text:
     style = "red" if problem.severity == Severity.ERROR else "yellow"
-    where = f" (line {problem.line})" if problem.line else ""
-    return Text.assemble((problem.severity.value, style), f" {problem.variable}{where}: ",
-                         problem.message)  # fmt: skip
+    return Text.assemble((problem.severity.value, style), " ", plain(problem.text))
+
+
+def shown_value(env_key: str, value: str | None) -> str | None:
+    """A value as written in the file, as the masking rule lets it be shown."""
+    return mask_value(env_key, value)
+
+
+def is_hidden(env_key: str, value: str | None) -> bool:
+    """A value the editor does not prefill: a secret, or text that interpolates one."""
+    return shown_value(env_key, value) == MASK
+
+
+class EnvTable(KeyedTable):
+    COLUMNS = (("line", 4), ("key", 27), ("value", VALUE_WIDTH), ("check", 7))
 
 
 class EnvEditorScreen(PanelScreen):
@@ -51,53 +69,52 @@ class EnvEditorScreen(PanelScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="env-path")
-        yield DataTable(id="env-table", cursor_type="row", zebra_stripes=False)
+        yield EnvTable(id="env-table")
         yield Static(id="env-detail")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.cursor_foreground_priority = "renderable"
-        for label, width in (("line", 4), ("key", 27), ("value", 28), ("check", 7)):
-            table.add_column(label, width=width)
         self._fill()
-        table.focus()
+        self.query_one(EnvTable).focus()
 
     @property
     def workspace(self) -> Workspace:
         return self.app.backend.workspace
 
     def _keys(self) -> list[str]:
-        values = self.workspace.env.values
+        values = self.workspace.env.raw_values
         return [*FIELDS, *(k for k in values if k not in FIELDS)]
 
     def _fill(self) -> None:
         workspace = self.workspace
         location = workspace.location
-        state = "" if location.exists else "  [yellow](missing: defaults apply)[/]"
-        self.query_one("#env-path", Static).update(
-            f"[b]{display_path(location.path)}[/] (from {location.source}){state}"
-        )
+        header = Text.assemble((display_path(location.path), "bold"), f" (from {location.source})")
+        if not location.exists:
+            header.append("  (missing: defaults apply)", style="yellow")
+        self.query_one("#env-path", Static).update(header)
         problems = self._problems_by_key()
-        table = self.query_one(DataTable)
-        selected = table.cursor_row
-        table.clear()
+        values = workspace.env.raw_values
+        rows = []
         for env_key in self._keys():
-            value = workspace.env.values.get(env_key)
+            value = values.get(env_key)
             info = FIELDS.get(env_key)
-            if value is None:
+            if env_key not in values:
                 default = "" if info is None or info.default is None else f" {info.default}"
                 shown = Text(f"(default{default})", style="dim")
             else:
-                shown = Text(mask_value(env_key, value) or "")
-            table.add_row(
-                str(workspace.env.line_of(env_key) or ""),
-                env_key,
-                shown,
-                _check_cell(problems.get(env_key, [])),
-                key=env_key,
+                shown = plain(shorten_middle(shown_value(env_key, value) or "", VALUE_WIDTH))
+            rows.append(
+                (
+                    env_key,
+                    (
+                        str(workspace.env.line_of(env_key) or ""),
+                        plain(env_key),
+                        shown,
+                        _check_cell(problems.get(env_key, [])),
+                    ),
+                )
             )
-        table.move_cursor(row=min(selected, table.row_count - 1), animate=False)
+        self.query_one(EnvTable).refill(rows)
         self._show_detail()
 
     def _problems_by_key(self) -> dict[str, list[Problem]]:
@@ -106,14 +123,8 @@ class EnvEditorScreen(PanelScreen):
             grouped.setdefault(problem.variable, []).append(problem)
         return grouped
 
-    def _selected_key(self) -> str | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def _show_detail(self) -> None:
-        env_key = self._selected_key()
+        env_key = self.query_one(EnvTable).selected_key
         if env_key is None:
             return
         info = FIELDS.get(env_key)
@@ -122,10 +133,10 @@ class EnvEditorScreen(PanelScreen):
             text.append("\n").append_text(problem_line(problem))
         self.query_one("#env-detail", Static).update(text)
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, _event: KeyedTable.RowHighlighted) -> None:
         self._show_detail()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()
         self.action_edit()
 
@@ -135,34 +146,41 @@ class EnvEditorScreen(PanelScreen):
     # ------------------------------------------------------------ actions
 
     def action_reload(self) -> None:
-        self._reload()
+        self._reload(announce=True)
 
     @work(thread=True, exit_on_error=False, group="env")
-    def _reload(self) -> None:
-        self.app.backend.reload_workspace()
+    def _reload(self, announce: bool = False) -> None:
+        try:
+            workspace = self.app.backend.reload_workspace()
+        except EnvFileError as error:
+            self.app.call_from_thread(self.notify, str(error), title=".env", severity="error")
+            return
         self.app.call_from_thread(self.app.broadcast_env_reloaded)
+        if announce:
+            where = display_path(workspace.location.path)
+            self.app.call_from_thread(self.notify, f"{where} read again", timeout=3)
 
     def action_edit(self) -> None:
-        env_key = self._selected_key()
+        env_key = self.query_one(EnvTable).selected_key
         if env_key is None or not self.app.allows("edit"):  # enter reaches here in --read-only
             return
-        value = self.workspace.env.values.get(env_key)
+        seen = self.workspace.env.raw_values.get(env_key)
 
         def apply(new_value: str | None) -> None:
             if new_value is not None:
-                self._save({env_key: new_value})
+                self._save({env_key: new_value}, {env_key: seen})
 
-        self.app.push_screen(EditValueScreen(env_key, value, self.workspace), apply)
+        self.app.push_screen(EditValueScreen(env_key, seen, self.workspace), apply)
 
     @work(thread=True, exit_on_error=False, group="env")
-    def _save(self, updates: dict[str, str], reload_first: bool = False) -> None:
+    def _save(self, updates: dict[str, str], seen: dict[str, str | None] | None) -> None:
+        """Save; `seen` is what each key held when the operator started editing it (None: no
+        check, the operator already chose to overwrite)."""
         backend = self.app.backend
         try:
-            if reload_first:
-                backend.reload_workspace()
-            workspace = backend.set_env(updates)
-        except EnvFileChanged:
-            self.app.call_from_thread(self._ask_about_conflict, updates)
+            workspace = backend.set_env(updates, expected={} if seen is None else seen)
+        except EnvFileChanged as changed:
+            self.app.call_from_thread(self._ask_about_conflict, updates, seen or {}, changed.theirs)
             return
         except EnvEditRefused as refused:
             message = "; ".join(p.message for p in refused.problems) or str(refused)
@@ -176,21 +194,35 @@ class EnvEditorScreen(PanelScreen):
         self.app.call_from_thread(self.notify, f"{names} saved to {saved_to}")
         self.app.call_from_thread(self.app.broadcast_env_reloaded)
 
-    def _ask_about_conflict(self, updates: dict[str, str]) -> None:
-        change = ", ".join(f"{k}={mask_value(k, v)}" for k, v in updates.items())
+    def _ask_about_conflict(
+        self,
+        updates: dict[str, str],
+        seen: dict[str, str | None],
+        theirs: dict[str, str | None],
+    ) -> None:
+        lines = [
+            f"{k}: you saw {_quoted(k, seen.get(k))}, the file now says "
+            f"{_quoted(k, theirs.get(k))}; you are saving {_quoted(k, v)}."
+            for k, v in updates.items()
+            if k in theirs
+        ]
         question = (
-            f"{display_path(self.workspace.location.path)} changed on disk since it was read.\n"
-            f"Reload it and apply {change} on top of the new content?\n"
-            "No keeps the file exactly as it is now."
+            f"{display_path(self.workspace.location.path)} changed on disk while you edited.\n"
+            + "\n".join(lines)
+            + "\nSave yours anyway? No keeps the file as it is now."
         )
 
-        def decide(reload_and_apply: bool | None) -> None:
-            if reload_and_apply:
-                self._save(updates, reload_first=True)
+        def decide(overwrite: bool | None) -> None:
+            if overwrite:
+                self._save(updates, None)
             else:
                 self._reload()
 
-        self.app.push_screen(ConfirmScreen(question, "reload and apply", "cancel"), decide)
+        self.app.push_screen(ConfirmScreen(question, "save mine", "keep theirs"), decide)
+
+
+def _quoted(env_key: str, value: str | None) -> str:
+    return "(unset)" if value is None else repr(shown_value(env_key, value))
 
 
 def _check_cell(problems: list[Problem]) -> Text:
@@ -202,7 +234,7 @@ def _check_cell(problems: list[Problem]) -> Text:
 
 
 class EditValueScreen(PanelModal):
-    """One value, validated as you type with the same rules as `env set`."""
+    """One value as written, validated as you type with the same rules as `env set`."""
 
     BINDINGS: ClassVar[list[BindingType]] = [key("edit-cancel", "escape", "cancel", "Cancel")]
 
@@ -211,16 +243,19 @@ class EditValueScreen(PanelModal):
         self.env_key = env_key
         self.value = value
         self.workspace = workspace
+        # a secret's field starts empty, set or not: nothing of it is ever on screen
+        self.hidden = is_hidden(env_key, value or "x")
 
     def compose(self) -> ComposeResult:
         info = FIELDS.get(self.env_key)
-        secret = is_secret(self.env_key)
         with Vertical(id="dialog"):
-            yield Static(f"[b]{self.env_key}[/]  {info.description if info else ''}")
+            yield Static(
+                Text.assemble((self.env_key, "bold"), f"  {info.description if info else ''}")
+            )
             yield Input(
-                value="" if secret else (self.value or ""),
-                placeholder="new value (hidden)" if secret else "value",
-                password=secret,
+                value="" if self.hidden else (self.value or ""),
+                placeholder="new value (hidden; enter alone keeps it)" if self.hidden else "value",
+                password=self.hidden,
                 id="value",
             )
             yield Static(id="verdict")
@@ -233,19 +268,22 @@ class EditValueScreen(PanelModal):
         self._judge(event.value)
 
     def _judge(self, value: str) -> list[Problem]:
-        problems = edit_problems(self.workspace.env, {self.env_key: value})
+        problems = edit_problems(self.workspace.env, {self.env_key: value.strip()})
         verdict = self.query_one("#verdict", Static)
         if problems:
-            verdict.update(Text(problems[0].message, style="red"))
+            verdict.update(plain(problems[0].message, "red"))
         else:
             verdict.update(Text("ok", style="green"))
         return problems
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if is_secret(self.env_key) and not event.value:
+        value = event.value.strip()
+        if self.hidden and not value:
             self.dismiss(None)  # the field starts empty for a secret: enter alone keeps it
-        elif not self._judge(event.value):
-            self.dismiss(event.value)
+        elif value == (self.value or "") and self.value is not None:
+            self.dismiss(None)  # unchanged: nothing to write
+        elif not self._judge(value):
+            self.dismiss(value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

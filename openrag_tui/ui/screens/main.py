@@ -7,12 +7,10 @@ backs off; a view that arrives while a modal is open waits until the screen is b
 from __future__ import annotations
 
 import threading
-import time
 from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import VerticalScroll
@@ -22,9 +20,9 @@ from textual.widgets import DataTable, Footer, Input, Static
 from openrag_tui.cluster.allocation import ClusterView, PoolStatus
 from openrag_tui.cluster.dashboard import DashboardError
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
-from openrag_tui.config import Severity
+from openrag_tui.formats import plain
 from openrag_tui.render import bar_legend, pending_lines, warning_lines
-from openrag_tui.ui.backend import Backend
+from openrag_tui.ui.backend import Backend, child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import ClusterChanged, EnvReloaded, ReadFailed, ViewRead
 from openrag_tui.ui.screens.base import PanelScreen
@@ -33,12 +31,29 @@ from openrag_tui.ui.screens.node_detail import NodeDetailScreen
 from openrag_tui.ui.screens.scale_dialog import ScaleScreen
 from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
 from openrag_tui.ui.widgets.status_bar import Freshness, StatusBar
+from openrag_tui.ui.workers import OneAtATime
 
 MAX_BACKOFF_SECONDS = 30.0
+OUTCOME_WORDS = {"reached": "reached", "unsettled": "not reached yet"}
 #: how long a resize may take before the panel stops waiting for it (seconds)
 RESIZE_TIMEOUT_SECONDS = 180.0
 #: what the interval key cycles through (seconds)
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+ENV_PROBLEMS_SHOWN = 4
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def counts_text(counts: dict) -> str:
+    """`2 alive, 1 pending, 0 retiring (target 3)` from a `scale --jsonl` event's counts."""
+    return (
+        f"{counts.get('alive', '?')} alive, {counts.get('pending', '?')} pending, "
+        f"{counts.get('retiring', '?')} retiring (target {counts.get('target', '?')})"
+    )
 
 
 def backoff_seconds(interval: float, failures: int) -> float:
@@ -81,7 +96,7 @@ class MainScreen(PanelScreen):
         self.interval = backend.workspace.settings.refresh_seconds
         self.sort = SORTS[0]
         self.filter_text = ""
-        self._polling = False
+        self._poll_flight = OneAtATime("poll", release_on_return=False)
         self._next_poll: Timer | None = None
         self._unshown: ClusterView | None = None
         self.requested: dict[str, int] = {}  # the last size asked of each pool from here
@@ -120,13 +135,10 @@ class MainScreen(PanelScreen):
     # ------------------------------------------------------------ polling
 
     def _poll(self) -> None:
+        """Read the cluster unless a read is still out (its result re-arms the poll)."""
         self._next_poll = None
-        if self._polling:
-            return
-        self._polling = True
-        self._read_cluster()
+        self._poll_flight.start(self, self._read_cluster)
 
-    @work(thread=True, exit_on_error=False, group="poll")
     def _read_cluster(self) -> None:
         try:
             self.post_message(ViewRead(self.backend.read_view()))
@@ -135,8 +147,12 @@ class MainScreen(PanelScreen):
         except Exception as error:  # a bug must not kill the poll loop: show it and go on
             self.post_message(ReadFailed(f"{type(error).__name__}: {error}"))
 
+    @property
+    def _polling(self) -> bool:
+        return self._poll_flight.busy
+
     def _arm_next_poll(self, delay: float) -> None:
-        self._polling = False
+        self._poll_flight.release()
         if not self.paused:
             self._next_poll = self.set_timer(delay, self._poll)
 
@@ -198,22 +214,25 @@ class MainScreen(PanelScreen):
         self.query_one("#legend", Static).update(legend)
 
     def _show_env_problems(self) -> None:
+        """Every error in full (wrapped), then the count of warnings: never a cut line."""
         settings = self.backend.workspace.settings
         box = self.query_one("#env-problems", Static)
         box.display = bool(settings.problems)
         if not settings.problems:
             return
-        errors, warnings = len(settings.errors), len(settings.warnings)
-        first = settings.problems[0]
-        style = "red" if first.severity == Severity.ERROR else "yellow"
-        where = f" (line {first.line})" if first.line else ""
-        box.update(
-            Text.assemble(
-                (f".env: {errors} errors, {warnings} warnings", f"bold {style}"),
-                f" — {first.variable}{where}: {first.message}  ",
-                ("e: open the editor", "dim"),
-            )
-        )
+        errors, warnings = settings.errors, settings.warnings
+        style = "red" if errors else "yellow"
+        text = Text.assemble(
+            (f".env: {_plural(len(errors), 'error')}, {_plural(len(warnings), 'warning')}",
+             f"bold {style}"),
+            ("  e: open the editor", "dim"),
+        )  # fmt: skip
+        for problem in (errors or warnings)[:ENV_PROBLEMS_SHOWN]:
+            text.append("\n").append_text(plain(problem.text))
+        hidden = len(errors or warnings) - ENV_PROBLEMS_SHOWN
+        if hidden > 0:
+            text.append(f"\n… and {hidden} more in the editor (e)", style="dim")
+        box.update(text)
 
     def _show_status(self) -> None:
         freshness = Freshness(
@@ -231,7 +250,10 @@ class MainScreen(PanelScreen):
             banner.update(
                 Text.assemble(
                     ("Dashboard unreachable ", "bold"),
-                    f"{self.backend.dashboard_url}\n{self.last_error}\n",
+                    plain(self.backend.dashboard_url),
+                    "\n",
+                    plain(self.last_error),
+                    "\n",
                     f"attempt {self.failures} failed; retrying every {retry:g}s "
                     "(the rest of the panel keeps working)",
                 )
@@ -293,11 +315,10 @@ class MainScreen(PanelScreen):
     # ------------------------------------------------------------ pools
 
     def _selected_pool(self) -> PoolStatus | None:
-        table = self.query_one(PoolsTable)
-        if self.view is None or not table.row_count:
+        name = self.query_one(PoolsTable).selected_pool
+        if self.view is None or name is None:
             self.notify("No pool figures yet: the dashboard has not answered.", severity="warning")
             return None
-        name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return next(pool for pool in self.view.pools if pool.name == name)
 
     def action_resize(self, delta: int) -> None:
@@ -318,7 +339,7 @@ class MainScreen(PanelScreen):
             self._resize(pool.name, size)
             return
         question = (
-            f"Scale the {pool.name} pool to 0? Its {pool.alive} actors finish their work, "
+            f"Scale the {pool.name} pool to 0? Its {pool.ours.alive} actors finish their work, "
             "then end; nothing is indexed by this pool until it is scaled up again."
         )
         self.app.push_screen(
@@ -341,25 +362,31 @@ class MainScreen(PanelScreen):
         )
 
     def _follow_resize(self, pool: str, size: int, stop: threading.Event) -> None:
+        """Follow `openrag-tui scale --jsonl`: its progress events, then its result or error."""
         stream = self.backend.scale_process(pool, size)
-        last = counts = ""
+        said = ""
+        ok = False
         try:
-            for line in stream.lines(time.monotonic() + RESIZE_TIMEOUT_SECONDS, stop):
-                last = line.strip() or last
-                if last.startswith(f"{pool}: "):  # `indexer: 2 alive, 1 pending, ...`
-                    counts = last.removeprefix(f"{pool}: ")
+            for event in child_events(stream, RESIZE_TIMEOUT_SECONDS, stop):
+                kind = event.get("event")
+                if kind == "progress":
+                    said = counts_text(event)
                     self.app.call_from_thread(
-                        self._show_pool_progress, pool, Text(f"{pool} → {size}: {counts}")
+                        self._show_pool_progress, pool, Text(f"{pool} → {size}: {said}")
                     )
+                elif kind == "result":
+                    ok = event.get("outcome") == "reached"
+                    state = event.get("state") or {}
+                    words = OUTCOME_WORDS.get(str(event.get("outcome")), "superseded")
+                    said = f"{counts_text(state)}: {words}"
+                elif kind == "error":
+                    said = str(event.get("message") or "failed")
         except StreamCancelled:
             return  # a newer resize of the same pool took over and reports instead
         except StreamTimeout:
-            last = f"no answer within {RESIZE_TIMEOUT_SECONDS:.0f} s"
-        ok = stream.returncode == 0
-        if counts:  # the resize ran: its last counts say where it stands
-            said = counts if ok else f"{counts.removesuffix(': not reached yet')}: not reached yet"
-        else:  # it never got to resize: the error line says why
-            said = last.removeprefix("openrag-tui: ")
+            said = f"no answer within {RESIZE_TIMEOUT_SECONDS:.0f} s"
+        ok = ok and stream.returncode == 0
+        said = said or f"ended with exit code {stream.returncode}"
         verdict = Text(f"{pool} → {size}: {said}", style="green" if ok else "red")
         self.app.call_from_thread(self._show_pool_progress, pool, verdict)
         self.app.call_from_thread(self.app.backend_changed_env)

@@ -10,7 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from openrag_tui.cluster.allocation import NodeAllocation, pool_of
+from openrag_tui.cluster.allocation import NodeAllocation
+from openrag_tui.formats import plain
 from openrag_tui.render import amount, gpu_bar, node_label
 from openrag_tui.ui.screens.base import PanelModal
 
@@ -29,10 +30,12 @@ def devices_text(node: NodeAllocation) -> Text:
     text = Text()
     for device in node.node.gpu_devices:
         util = "" if device.utilization is None else f" {device.utilization:.0f}%"
-        text.append(
-            f"GPU{device.index} {device.name}: {device.memory_used_mib / 1024:.1f}/"
-            f"{device.memory_total_mib / 1024:.0f} GiB{util}\n"
-        )
+        text.append_text(
+            plain(
+                f"GPU{device.index} {device.name}: {device.memory_used_mib / 1024:.1f}/"
+                f"{device.memory_total_mib / 1024:.0f} GiB{util}"
+            )
+        ).append("\n")
     return text
 
 
@@ -52,7 +55,8 @@ class NodeDetailScreen(PanelModal):
         head = " (head)" if node.node.is_head else ""
         summary = Text.assemble(
             (f"{node_label(node)}{head}", "bold"),
-            f"  {node.node.state}  {node.node.node_id[:12]}\n",
+            plain(f"  {node.node.state}  {node.node.node_id[:12]}"),
+            "\n",
             gpu_bar(node, width=24),
             f"  {amount(node.gpus_reserved)}/{amount(node.gpus_total)} reserved, "
             f"{amount(node.gpus_free)} free\n",
@@ -71,10 +75,10 @@ class NodeDetailScreen(PanelModal):
             table.add_column(label, width=width)
         for actor in self.node.actors:
             table.add_row(
-                actor.class_name,
-                actor.name or actor.actor_id[:8],
-                pool_of(actor) or "other",
-                actor.state,
+                plain(actor.class_name),
+                plain(actor.name or actor.actor_id[:8]),
+                actor.pool or "other",
+                plain(actor.state),
                 amount(actor.gpus),
                 key=actor.actor_id,
             )

@@ -42,11 +42,20 @@ class ScaleScreen(PanelModal):
 
     def compose(self) -> ComposeResult:
         pool = self.pool
-        with Vertical(id="dialog"):
-            yield Static(
-                f"[b]Scale the {pool.name} pool[/]  now {pool.alive} alive, {pool.pending} "
-                f"pending, target {pool.target}; {pool.gpus_per_actor:g} GPU each"
+        ours, theirs = pool.ours, pool.openrags
+        header = Text.assemble(
+            (f"Scale the {pool.name} pool", "bold"),
+            f"  now {ours.alive} alive, {ours.pending} pending, target {pool.target}; "
+            f"{pool.gpus_per_actor:g} GPU each",
+        )
+        if theirs.alive or theirs.pending:
+            header.append(
+                f"\nOpenRAG's own {theirs.alive + theirs.pending} {pool.name} actors are not "
+                "resized from here (they still hold GPUs).",
+                style="dim",
             )
+        with Vertical(id="dialog"):
+            yield Static(header)
             yield Input(str(pool.target), type="integer", id="size")
             yield Static(id="verdict")
             yield Static("[dim]enter: apply and write to the .env · esc: cancel[/]")

@@ -1,129 +1,102 @@
-"""The nodes and pools tables: DataTables refilled from each ClusterView, keeping the cursor."""
+"""The nodes and pools tables: refilled from each ClusterView, keeping the cursor.
+
+Figures size their columns to their content (never cut); only the node's name has a fixed
+width, and a long one loses its middle.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation
+from openrag_tui.formats import shorten_middle
 from openrag_tui.render import (
     amount,
-    concurrency_text,
-    fits_text,
     gpu_bar,
     node_label,
+    node_labels,
     physical_gpus,
+    pool_rows,
+    reserved_text,
 )
+from openrag_tui.ui.widgets.table import KeyedTable
+
+NODE_WIDTH = 22
 
 
-class _RefillingTable(DataTable):
-    """A row-cursor table whose rows are replaced wholesale, cursor kept on the same key.
-
-    Columns have fixed widths: the layout fits 80 columns, and a header sized on one refresh
-    never disagrees with rows sized on the next.
-    """
-
-    COLUMNS: Sequence[tuple[str, int]] = ()
-
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.cursor_foreground_priority = "renderable"  # keep the GPU bar's colours on the cursor
-        self.zebra_stripes = False
-        for label, width in self.COLUMNS:
-            self.add_column(label, width=width)
-
-    def refill(self, rows: Iterable[tuple[str, Sequence[str | Text]]]) -> None:
-        selected = self._selected_key()
-        self.clear()
-        for key, cells in rows:
-            self.add_row(*cells, key=key)
-        if selected is not None and selected in self.rows:
-            self.move_cursor(row=self.get_row_index(selected), animate=False)
-
-    def _selected_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-
-
-class NodesTable(_RefillingTable):
+class NodesTable(KeyedTable):
     COLUMNS = (
-        ("node", 18),
-        ("", 4),
-        ("state", 5),
+        ("node", NODE_WIDTH),
+        ("", None),
+        ("state", None),
         ("GPU", 12),
-        ("reserved", 8),
-        ("free", 4),
-        ("physical", 12),
+        ("reserved", None),
+        ("free", None),
+        ("physical", None),
     )
 
     def show(self, view: ClusterView, filter_text: str = "", sort: str = "default") -> None:
+        labels = node_labels(view.nodes)
         self.refill(
             (
                 node.node.node_id,
                 (
-                    node_label(node),
+                    shorten_middle(labels[node.node.node_id], NODE_WIDTH),
                     "head" if node.node.is_head else "",
                     _state(node.node.state),
                     gpu_bar(node),
-                    f"{amount(node.gpus_reserved)}/{amount(node.gpus_total)}",
+                    reserved_text(node.gpus_reserved, node.gpus_total),
                     amount(node.gpus_free),
                     physical_gpus(node),
                 ),
             )
-            for node in sorted_nodes(matching_nodes(view.nodes, filter_text), sort)
+            for node in sorted_nodes(matching_nodes(view.nodes, filter_text, labels), sort)
         )
 
 
-class PoolsTable(_RefillingTable):
+class PoolsTable(KeyedTable):
+    """Our pools, and a line under each for OpenRAG's own actors of it when there are any."""
+
     COLUMNS = (
-        ("pool", 7),
-        ("target", 6),
-        ("alive", 5),
-        ("pend", 4),
-        ("GPU/actor", 9),
-        ("reserved", 8),
-        ("fits", 4),
-        ("slots", 14),
+        ("pool", None),
+        ("target", None),
+        ("alive", None),
+        ("pend", None),
+        ("GPU/actor", None),
+        ("reserved", None),
+        ("fits", None),
+        ("slots", None),
     )
 
     def show(self, view: ClusterView) -> None:
-        self.refill(
-            (
-                pool.name,
-                (
-                    pool.name,
-                    str(pool.target),
-                    str(pool.alive),
-                    Text(str(pool.pending), style="yellow" if pool.pending else ""),
-                    amount(pool.gpus_per_actor),
-                    f"{amount(pool.gpus_reserved)}/{amount(pool.gpus_target)}",
-                    fits_text(pool.fits_more),
-                    concurrency_text(pool),
-                ),
-            )
-            for pool in view.pools
-        )
+        self.refill((row.key, row.cells) for row in pool_rows(view))
+
+    @property
+    def selected_pool(self) -> str | None:
+        """The pool of the row under the cursor (OpenRAG's line belongs to its pool)."""
+        key = self.selected_key
+        return None if key is None else key.split(":")[0]
 
 
 #: the node orders the sort key cycles through
 SORTS = ("default", "free", "reserved", "name")
 
 
-def matching_nodes(nodes: Iterable[NodeAllocation], text: str) -> list[NodeAllocation]:
-    """Nodes whose host, IP, state or id contains `text` (case-insensitive)."""
-    needle = text.lower()
-    return [
-        node
-        for node in nodes
-        if not needle
-        or any(
-            needle in field.lower()
-            for field in (node_label(node), node.node.state, node.node.node_id)
-        )
-    ]
+def matching_nodes(
+    nodes: Iterable[NodeAllocation], text: str, labels: dict[str, str] | None = None
+) -> list[NodeAllocation]:
+    """Nodes whose label, role (`head`, `worker`), state or id contains `text`, ignoring case."""
+    needle = text.lower().strip()
+    found = []
+    for node in nodes:
+        label = (labels or {}).get(node.node.node_id) or node_label(node)
+        role = "head" if node.node.is_head else "worker"
+        fields = (label, role, node.node.state, node.node.node_id, node.node.ip)
+        if not needle or any(needle in field.lower() for field in fields):
+            found.append(node)
+    return found
 
 
 def sorted_nodes(nodes: list[NodeAllocation], sort: str) -> list[NodeAllocation]:

@@ -8,34 +8,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from openrag_tui.cli_common import (
+from openrag_tui.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    Output,
     UsageError,
+    changes,
     common_options,
+    open_workspace_of,
+    whole_number,
 )
-from openrag_tui.cluster.lifecycle import ClusterRun, Outcome, Result, start_run, stop_run
-from openrag_tui.cluster.processes import ray_processes
-from openrag_tui.cluster.targets import (
-    CLUSTER_CONFIG_KEY,
-    LOCAL_GPUS_KEY,
-    LifecycleError,
-    LocalHead,
-    Target,
-    choose_target,
-)
-from openrag_tui.workspace import Workspace, open_workspace
 
-_EXIT = {
-    Outcome.OK: EXIT_OK,
-    Outcome.FAILED: EXIT_FAILED,
-    Outcome.CANCELLED: EXIT_FAILED,
-    Outcome.UNREACHABLE: EXIT_UNREACHABLE,
-}
+if TYPE_CHECKING:
+    from openrag_tui.cluster.lifecycle import ClusterRun
+    from openrag_tui.cluster.targets import Target
+    from openrag_tui.workspace import Workspace
+
+from openrag_tui.config import Settings
+
+CLUSTER_CONFIG_KEY = Settings.env_key("cluster_config")
+LOCAL_GPUS_KEY = Settings.env_key("local_gpus")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -47,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     up.add_argument(
         "--gpus",
-        type=_gpu_count,
+        type=whole_number,
         metavar="N",
         help=f"GPUs a local head declares, for machines without (default: ${LOCAL_GPUS_KEY})",
     )
@@ -74,93 +69,97 @@ def _target_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_up(args: argparse.Namespace, console: Console, errors: Console) -> int:
-    workspace = open_workspace(args.env, args.dashboard)
+@changes
+def run_up(args: argparse.Namespace, out: Output) -> int:
+    from openrag_tui.cluster.lifecycle import start_run
+
+    workspace = open_workspace_of(args)
     target = _target(workspace, args, gpus=args.gpus)
     client = workspace.client()
     try:
         run = start_run(target, workspace.settings, workspace.location.path, client, wait=args.wait)
-        return _follow(run, console, errors)
+        return _follow(run, out)
     finally:
         client.close()
 
 
-def run_down(args: argparse.Namespace, console: Console, errors: Console) -> int:
-    workspace = open_workspace(args.env, args.dashboard)
+@changes
+def run_down(args: argparse.Namespace, out: Output) -> int:
+    from openrag_tui.cluster.lifecycle import stop_run
+    from openrag_tui.cluster.targets import LocalHead
+
+    workspace = open_workspace_of(args)
     target = _target(workspace, args)
     if not args.yes and not sys.stdin.isatty():
         raise UsageError("down asks for confirmation: pass --yes to stop without a terminal")
-    if not _preview(target, console):
+    if not _preview(target, out):
         return EXIT_OK
     question = "Stop them?" if isinstance(target, LocalHead) else "Tear it down?"
-    if not args.yes and not _confirmed(console, question):
-        console.print("Nothing was stopped.")
+    if not args.yes and not _confirmed(question):
+        out.say("Nothing was stopped.")
         return EXIT_OK
     client = workspace.client()
     try:
-        return _follow(
-            stop_run(target, workspace.settings, workspace.location.path, client), console, errors
-        )
+        return _follow(stop_run(target, workspace.settings, workspace.location.path, client), out)
     finally:
         client.close()
 
 
-def _confirmed(console: Console, question: str) -> bool:
-    return console.input(f"{question} [y/N] ", markup=False).strip().lower() in ("y", "yes")
+def _confirmed(question: str) -> bool:
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
 def _target(workspace: Workspace, args: argparse.Namespace, gpus: int | None = None) -> Target:
-    try:
-        return choose_target(
-            workspace.settings,
-            workspace.location.path.parent,
-            cluster_config=args.cluster_config,
-            local=args.local,
-            gpus=gpus,
-        )
-    except LifecycleError as error:
-        raise UsageError(str(error)) from None
+    from openrag_tui.cluster.targets import choose_target
+
+    return choose_target(
+        workspace.settings,
+        workspace.location.path.parent,
+        cluster_config=args.cluster_config,
+        local=args.local,
+        gpus=gpus,
+    )
 
 
-def _preview(target: Target, console: Console) -> bool:
+def _preview(target: Target, out: Output) -> bool:
     """Say what a stop will end; False when there is nothing to stop on this machine."""
+    from openrag_tui.cluster.processes import ray_processes
+    from openrag_tui.cluster.targets import LocalHead
+
     if not isinstance(target, LocalHead):
-        console.print(f"ray down will tear down {target.description}.", markup=False)
+        out.say(f"ray down will tear down {target.description}.")
         return True
     found = ray_processes()
     if not found:
-        console.print("No Ray processes run on this machine: nothing to stop.")
+        out.say("No Ray processes run on this machine: nothing to stop.")
         return False
-    console.print(f"ray stop will end these {len(found)} Ray processes on this machine:")
+    out.say(f"ray stop will end these {len(found)} Ray processes on this machine:")
     for process in found:
-        console.print(str(process), markup=False, highlight=False)
+        out.say(str(process))
     return True
 
 
-def _follow(run: ClusterRun, console: Console, errors: Console) -> int:
+def _follow(run: ClusterRun, out: Output) -> int:
     """Print the run's lines as they come; Ctrl-C cancels it and still waits for the clean-up."""
+    from openrag_tui.cluster.lifecycle import Outcome, Result
+
+    exit_codes = {
+        Outcome.OK: EXIT_OK,
+        Outcome.FAILED: EXIT_FAILED,
+        Outcome.CANCELLED: EXIT_FAILED,
+        Outcome.UNREACHABLE: EXIT_UNREACHABLE,
+    }
     lines = iter(run)
     try:
         for line in lines:
-            console.print(line, markup=False, highlight=False)
+            out.say(line)
     except KeyboardInterrupt:
         run.cancel()
         for line in lines:
-            console.print(line, markup=False, highlight=False)
+            out.say(line)
     result = run.result or Result(Outcome.CANCELLED, f"{run.title} was interrupted.")
     if result.ok:
-        console.print(f"{result.message} ({run.elapsed:.0f} s)", markup=False)
+        out.say(f"{result.message} ({run.elapsed:.0f} s)")
     else:
-        errors.print(f"openrag-tui: {result.message}", markup=False)
-    return _EXIT[result.outcome]
-
-
-def _gpu_count(text: str) -> int:
-    """An argparse type: a whole number of GPUs, 0 or more (what `ray start --num-gpus` takes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
-    return value
+        out.warn(result.message)
+    return exit_codes[result.outcome]

@@ -1,31 +1,30 @@
 """The command line: the panel without pixels. Each subcommand calls the core and prints.
 
-Each group of subcommands lives in its own `cli_*` module with a `register(commands)` that adds
-its parsers and sets `handler=` on them; this module only parses, dispatches and maps errors to
-exit codes: 0 ok, 1 the command ran and found a failure, 2 bad arguments or .env errors,
-3 the dashboard or cluster is unreachable.
+Each group of subcommands lives in its own module with a `register(commands)` that adds its
+parsers and sets `handler=` on them; a handler takes the parsed arguments and an `Output` and
+returns an exit code. This module only parses, dispatches, and turns every error into one line
+and its exit code (`common.failure_of`): 0 ok, 1 the command ran and found a failure, 2 bad
+input or .env errors (nothing changed), 3 the dashboard or cluster is unreachable.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from rich.console import Console
-
 from openrag_tui import __version__
-from openrag_tui.cli_common import EXIT_OK, EXIT_USAGE, UsageError, common_options
-from openrag_tui.config import EnvFileError
+from openrag_tui.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Output, common_options
 
 #: the modules whose register() adds subcommands, in --help order
 COMMAND_MODULES = (
-    "openrag_tui.cli_status",
-    "openrag_tui.cli_env",
-    "openrag_tui.cli_lifecycle",
-    "openrag_tui.cli_pools",
-    "openrag_tui.cli_index",
+    "openrag_tui.cli.status",
+    "openrag_tui.cli.env",
+    "openrag_tui.cli.lifecycle",
+    "openrag_tui.cli.pools",
+    "openrag_tui.cli.index",
 )
 
 
@@ -37,15 +36,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = _Parser(
         prog="openrag-tui",
         description="Control panel for OpenRAG on Ray. Without a subcommand, opens the panel.",
     )
     parser.add_argument("--version", action="version", version=f"openrag-tui {__version__}")
     parser.add_argument(
-        "--read-only", action="store_true", help="open the panel without any action that changes"
+        "--read-only",
+        action="store_true",
+        help="change nothing: the panel without its changing actions; changing commands refuse",
     )
     common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -56,17 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(highlight=False, soft_wrap=True)
-    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    out = Output.for_args(args)
     try:
         if args.command is None:
             return _run_panel(args)
-        return args.handler(args, console, errors)
-    except (UsageError, EnvFileError) as error:
-        errors.print(f"openrag-tui: {error}", markup=False)
-        return EXIT_USAGE
+        return args.handler(args, out)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        return out.fail(error)
 
 
 def _run_panel(args: argparse.Namespace) -> int:

@@ -2,64 +2,43 @@
 
 `scale` writes the new size into the shared .env (RAY_POOL_SIZE / MARKER_POOL_SIZE) so a restart
 keeps it, but only once the cluster answered: bad input or an unreachable cluster changes nothing.
-Exit codes: 0 done, 1 not reached (pending, superseded, not deployed), 2 bad input or an edit
-the .env refused, 3 the cluster is unreachable.
+With `--jsonl` it reports each change of the counts as a `progress` event and ends with a
+`result` event (the panel follows a resize that way). Exit codes: 0 done, 1 not reached
+(pending, superseded, not deployed), 2 bad input or an edit the .env refused, 3 the cluster is
+unreachable.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from openrag_tui.cli_common import (
+from openrag_tui.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_UNREACHABLE,
+    Output,
     UsageError,
+    address_option,
+    changes,
     common_options,
+    connected,
+    json_option,
+    jsonl_option,
+    open_workspace_of,
     positive_float,
+    whole_number,
 )
-from openrag_tui.config import EnvEditRefused, EnvFile
-from openrag_tui.pools.spec import POOLS, size_key
-from openrag_tui.workspace import Workspace, open_workspace
+from openrag_tui.config.pools import POOLS, size_key
 
 if TYPE_CHECKING:  # control imports Ray: loaded only by the commands that connect
+    from rich.table import Table
+
     from openrag_tui.pools.control import ScaleResult
     from openrag_tui.pools.roster import PoolState
-
-
-class _Failed(Exception):
-    """The command ran and must exit non-zero with this one line."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-Handler = Callable[[argparse.Namespace, Console, Console], int]
-
-
-def _one_line_failures(handler: Handler) -> Handler:
-    """A `_Failed` becomes its line on stderr and its exit code, never a traceback."""
-
-    @functools.wraps(handler)
-    def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
-        try:
-            return handler(args, console, errors)
-        except _Failed as failure:
-            errors.print(f"openrag-tui: {failure}", markup=False)
-            return failure.code
-
-    return run
+    from openrag_tui.workspace import Workspace
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -77,22 +56,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     scale = commands.add_parser("scale", help="resize a pool live and write its size to the .env")
     scale.add_argument("pool", choices=POOLS, metavar="POOL", help="indexer or marker")
-    scale.add_argument("size", type=_size, metavar="N", help="actors wanted (0 or more)")
+    scale.add_argument("size", type=whole_number, metavar="N", help="actors wanted (0 or more)")
     scale.add_argument(
         "--deploy", action="store_true", help="deploy the pools first if they are not yet"
     )
     _wait_options(scale)
+    jsonl_option(scale)
     scale.set_defaults(handler=run_scale)
 
     for parser in (deploy, status, teardown, scale):
         common_options(parser)
-        parser.add_argument(
-            "--address",
-            metavar="ADDR",
-            help="Ray address (default: RAY_HEAD_ADDRESS, then RAY_ADDRESS, then auto)",
-        )
+        address_option(parser)
     for parser in (deploy, status, scale):
-        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        json_option(parser)
 
 
 def _wait_options(parser: argparse.ArgumentParser) -> None:
@@ -104,114 +80,95 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _size(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise argparse.ArgumentTypeError(f"N must be a whole number of 0 or more, got {text!r}")
-    return int(text)
-
-
 # The commands
 
 
-@_one_line_failures
-def run_scale(args: argparse.Namespace, console: Console, _errors: Console) -> int:
+@changes
+def run_scale(args: argparse.Namespace, out: Output) -> int:
     from openrag_tui.pools import control
 
-    workspace = open_workspace(args.env, args.dashboard)
-    with _connected(workspace, args):
+    workspace = open_workspace_of(args)
+    with connected(workspace, args.address):
         if args.deploy:
             control.deploy(workspace.settings)
         control.state(args.pool)  # not deployed: fails here, before the .env is touched
         _write_size(workspace, args.pool, args.size)
-        progress = None if args.json else _progress_printer(console)
         result = control.scale(
-            args.pool, args.size, wait=not args.no_wait, timeout=args.timeout, on_progress=progress
+            args.pool,
+            args.size,
+            wait=not args.no_wait,
+            timeout=args.timeout,
+            on_progress=_progress_reporter(out),
         )
         if result.state.pending:
             result = _explained(workspace, result)
     key = size_key(args.pool)
-    if args.json:
-        _print_json({**_result_dict(result), "env": str(workspace.location.path), "env_key": key})
-    else:
-        _print_result(console, result)
-        console.print(f"{key}={args.size} written to {workspace.location.path}", markup=False)
+    payload = {**_result_dict(result), "env": str(workspace.location.path), "env_key": key}
+    if out.json_mode:
+        out.json(payload)
+    out.event("result", **payload)
+    _print_result(out, result)
+    out.say(f"{key}={args.size} written to {workspace.location.path}")
     return EXIT_OK if args.no_wait or result.outcome == "reached" else EXIT_FAILED
 
 
-@_one_line_failures
-def run_deploy(args: argparse.Namespace, console: Console, _errors: Console) -> int:
+@changes
+def run_deploy(args: argparse.Namespace, out: Output) -> int:
     from openrag_tui.pools import control
 
-    workspace = open_workspace(args.env, args.dashboard)
-    with _connected(workspace, args):
+    workspace = open_workspace_of(args)
+    with connected(workspace, args.address):
         states = control.deploy(workspace.settings)
         results = [
             control.wait_for(pool, state.target, timeout=0 if args.no_wait else args.timeout)
             for pool, state in states.items()
         ]
         results = [_explained(workspace, r) if r.state.pending else r for r in results]
-    if args.json:
-        _print_json({r.pool: _result_dict(r) for r in results})
-    else:
-        for result in results:
-            _print_result(console, result)
+    if out.json_mode:
+        out.json({r.pool: _result_dict(r) for r in results})
+    for result in results:
+        _print_result(out, result)
     reached = all(r.outcome == "reached" for r in results)
     return EXIT_OK if args.no_wait or reached else EXIT_FAILED
 
 
-@_one_line_failures
-def run_status(args: argparse.Namespace, console: Console, _errors: Console) -> int:
+def run_status(args: argparse.Namespace, out: Output) -> int:
     from openrag_tui.pools import control
 
-    workspace = open_workspace(args.env, args.dashboard)
-    with _connected(workspace, args):
+    workspace = open_workspace_of(args)
+    with connected(workspace, args.address):
         states = control.status()
-    if args.json:
-        _print_json({pool: _state_dict(state) for pool, state in states.items()})
-        return EXIT_OK
-    console.print(_status_table(states, workspace.settings.namespace))
+    if out.json_mode:
+        out.json({pool: _state_dict(state) for pool, state in states.items()})
+    else:
+        out.print(_status_table(states, workspace.settings.namespace))
     return EXIT_OK
 
 
-@_one_line_failures
-def run_teardown(args: argparse.Namespace, console: Console, _errors: Console) -> int:
+@changes
+def run_teardown(args: argparse.Namespace, out: Output) -> int:
     from openrag_tui.pools import control
 
-    workspace = open_workspace(args.env, args.dashboard)
+    workspace = open_workspace_of(args)
     namespace = workspace.settings.namespace
     if not args.yes and not sys.stdin.isatty():
         raise UsageError("pools teardown asks for confirmation: pass --yes without a terminal")
     question = f"End both pools in namespace {namespace!r}, tasks in flight included? [y/N] "
-    if not args.yes and console.input(question).strip().lower() not in ("y", "yes"):
-        console.print("Nothing was ended.")
+    if not args.yes and input(question).strip().lower() not in ("y", "yes"):
+        out.say("Nothing was ended.")
         return EXIT_OK
-    with _connected(workspace, args):
+    with connected(workspace, args.address):
         ended = control.teardown()
-    console.print(f"ended {len(ended)} actors in namespace {namespace!r}", markup=False)
+    out.say(f"ended {len(ended)} actors in namespace {namespace!r}")
     return EXIT_OK
 
 
 # Shared steps
 
 
-@contextmanager
-def _connected(workspace: Workspace, args: argparse.Namespace) -> Iterator[None]:
-    """Connect with Ray's output sent to the log file; map pool errors to one line and a code."""
-    from openrag_tui.logfile import send_logs_to_file
-    from openrag_tui.pools import control
-
-    send_logs_to_file()
-    try:
-        control.connect(workspace.settings, args.address, silence_fds=True)
-        yield
-    except control.ClusterUnreachable as error:
-        raise _Failed(str(error), EXIT_UNREACHABLE) from None
-    except control.PoolsNotDeployed as error:
-        raise _Failed(str(error), EXIT_FAILED) from None
-
-
 def _write_size(workspace: Workspace, pool: str, size: int) -> None:
-    """Set the pool's size in the .env, read again just before (it may have changed since)."""
+    """Set the pool's size in the .env as it is now (it may have changed since it was read)."""
+    from openrag_tui.config import EnvEditRefused, EnvFile
     from openrag_tui.pools.control import record_size
 
     path = workspace.location.path
@@ -238,17 +195,28 @@ def _explained(workspace: Workspace, result: ScaleResult) -> ScaleResult:
         client.close()
 
 
-def _progress_printer(console: Console) -> Callable[[PoolState], None]:
-    """Print a line each time the counts change."""
+def _progress_reporter(out: Output) -> Callable[[PoolState], None]:
+    """A line (or a `progress` event) each time the counts change."""
     last: list[tuple[int, int, int]] = []
 
-    def show(state: PoolState) -> None:
+    def report(state: PoolState) -> None:
         counts = (state.alive, state.pending, state.retiring)
         if last != [counts]:
             last[:] = [counts]
-            console.print(f"  {_counts_text(state)}", markup=False)
+            out.say(f"  {_counts_text(state)}")
+            out.event("progress", **_counts(state))
 
-    return show
+    return report
+
+
+def _counts(state: PoolState) -> dict[str, Any]:
+    return {
+        "pool": state.pool,
+        "target": state.target,
+        "alive": state.alive,
+        "pending": state.pending,
+        "retiring": state.retiring,
+    }
 
 
 def _counts_text(state: PoolState) -> str:
@@ -258,21 +226,26 @@ def _counts_text(state: PoolState) -> str:
     )
 
 
-def _print_result(console: Console, result: ScaleResult) -> None:
-    words = {
-        "reached": "reached",
-        "superseded": f"superseded by a later resize to {result.state.target}",
-        "unsettled": "not reached yet",
-    }
-    console.print(f"{_counts_text(result.state)}: {words[result.outcome]}", markup=False)
+OUTCOME_WORDS = {"reached": "reached", "unsettled": "not reached yet"}
+
+
+def _print_result(out: Output, result: ScaleResult) -> None:
+    words = OUTCOME_WORDS.get(
+        result.outcome, f"superseded by a later resize to {result.state.target}"
+    )
+    out.say(f"{_counts_text(result.state)}: {words}")
     for item in result.why_pending:
-        console.print(f"  {item.name} pending ({item.reason}): {item.detail}", markup=False)
+        out.say(f"  {item.name} pending ({item.reason}): {item.detail}")
     if result.why_unknown:
-        console.print(f"  why pending is unknown: {result.why_unknown}", markup=False)
+        out.say(f"  why pending is unknown: {result.why_unknown}")
 
 
 def _status_table(states: dict[str, PoolState | None], namespace: str) -> Table:
-    table = Table(title=f"pools in namespace {namespace!r}", title_justify="left")
+    from rich.table import Table
+
+    from openrag_tui.formats import plain
+
+    table = Table(title=plain(f"pools in namespace {namespace!r}"), title_justify="left")
     columns = ("target", "alive", "pending", "retiring", "in_flight", "waiting", "slots")
     table.add_column("pool")
     for column in columns:
@@ -298,8 +271,3 @@ def _result_dict(result: ScaleResult) -> dict[str, Any]:
         "why_pending": [dataclasses.asdict(item) for item in result.why_pending],
         "why_unknown": result.why_unknown,
     }
-
-
-def _print_json(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload) + "\n")
-    sys.stdout.flush()

@@ -1,0 +1,138 @@
+"""What a node can still give, in Ray's own arithmetic: the primitives of the GPU accounting.
+
+Amounts are counted in Ray's fixed point (1/10000 of a unit) so that 0.1 + 0.2 is exactly 0.3.
+A `Room` is one node's capacity minus what its reservations hold, with an ESTIMATE of what is
+reserved on each GPU instance: the dashboard does not say where each fraction landed, so the
+node's requests are packed the way Ray must have fitted them (whole requests first, then
+fractions first-fit decreasing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from openrag_tui.cluster.state import Node
+
+UNIT = 10_000  # Ray's fixed point: resources are counted in 1/10000 of a unit
+GPU = "GPU"
+_BYTES = frozenset({"memory", "object_store_memory"})
+_GIB = 2**30
+
+Units = Mapping[str, int]
+
+
+def units(amount: float) -> int:
+    return round(amount * UNIT)
+
+
+def amount(count: int) -> float:
+    return count / UNIT
+
+
+def as_units(resources: Mapping[str, float]) -> dict[str, int]:
+    """A request in units, without the zero amounts (they constrain nothing)."""
+    return {key: count for key, value in resources.items() if (count := units(value)) > 0}
+
+
+def figure(key: str, count: int) -> str:
+    """An amount as a sentence writes it: `0.5`, `2`, `1.5 GiB` for memory."""
+    value = amount(count)
+    if key in _BYTES:
+        return f"{value / _GIB:.1f} GiB"
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def quantity(key: str, count: int) -> str:
+    return f"{figure(key, count)} {key}"
+
+
+def ordered(request: Units) -> list[str]:
+    """GPU first, then CPU, then the rest by name: the order sentences name resources in."""
+    return sorted(request, key=lambda key: (key != GPU, key != "CPU", key))
+
+
+def describe(request: Units) -> str:
+    return " and ".join(quantity(key, request[key]) for key in ordered(request))
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a node can still give: GPU instances (capacity, estimated reserved) and the rest."""
+
+    node: Node
+    gpu_capacity: tuple[int, ...]
+    gpu_reserved: tuple[int, ...]
+    other_free: Units
+
+    @property
+    def gpu_free(self) -> tuple[int, ...]:
+        pairs = zip(self.gpu_capacity, self.gpu_reserved, strict=True)
+        return tuple(max(0, cap - used) for cap, used in pairs)
+
+
+def gpu_capacities(gpus_total: float) -> list[int]:
+    """GPU instances of a node, in units: whole GPUs, plus a last partial one if declared so."""
+    whole, rest = divmod(units(gpus_total), UNIT)
+    return [UNIT] * whole + ([rest] if rest else [])
+
+
+def pack(capacities: Sequence[int], requests: Iterable[int]) -> list[int]:
+    """Units reserved per instance: whole requests take whole free GPUs, then fractions go
+    first-fit decreasing. Should the estimate run out of room, a request piles onto the freest
+    instances rather than vanish: Ray did place it."""
+    reserved = [0] * len(capacities)
+    if not capacities:
+        return reserved
+    wanted = sorted((count for count in requests if count > 0), reverse=True)
+    for count in (c for c in wanted if c >= UNIT):
+        whole_free = [i for i, cap in enumerate(capacities) if cap == UNIT and not reserved[i]]
+        needed = -(-count // UNIT)
+        if len(whole_free) < needed:
+            whole_free = sorted(range(len(capacities)), key=lambda i: reserved[i] - capacities[i])
+        for i in whole_free[:needed]:
+            take = min(UNIT, count)
+            reserved[i] += take
+            count -= take
+    for count in (c for c in wanted if c < UNIT):
+        fitting = (i for i, cap in enumerate(capacities) if cap - reserved[i] >= count)
+        freest = max(range(len(capacities)), key=lambda i: capacities[i] - reserved[i])
+        reserved[next(fitting, freest)] += count
+    return reserved
+
+
+def room(node: Node, reservations: Iterable[Mapping[str, float]]) -> Room:
+    """A node's capacity minus what the reservations hold; an empty room for a dead node."""
+    capacity = gpu_capacities(node.gpus)
+    if not node.is_alive:
+        return Room(node, tuple(capacity), tuple(capacity), {})
+    held = list(reservations)
+    reserved = pack(capacity, (units(resources.get(GPU, 0.0)) for resources in held))
+    other = {key: count for key, count in as_units(node.resources_total).items() if key != GPU}
+    for resources in held:
+        for key, count in as_units(resources).items():
+            if key != GPU:
+                other[key] = other.get(key, 0) - count
+    free = {key: max(0, count) for key, count in other.items()}
+    return Room(node, tuple(capacity), tuple(reserved), free)
+
+
+def copies(request: Units, space: Room) -> int:
+    """How many copies of a non-empty request the room holds (exact for identical requests)."""
+    limits = [space.other_free.get(key, 0) // need for key, need in request.items() if key != GPU]
+    gpu = request.get(GPU, 0)
+    if gpu >= UNIT:
+        whole_free = sum(1 for free in space.gpu_free if free >= UNIT)
+        limits.append(whole_free // -(-gpu // UNIT))
+    elif gpu:
+        limits.append(sum(free // gpu for free in space.gpu_free))
+    return min(limits)
+
+
+def holds(request: Units, space: Room) -> bool:
+    return not request or copies(request, space) > 0
+
+
+def fits(request: Units, rooms: Sequence[Room]) -> int | None:
+    """Copies the rooms hold together; None when the request asks for nothing (no limit)."""
+    return sum(copies(request, space) for space in rooms) if request else None
