@@ -28,6 +28,11 @@ def safe(text: object) -> str:
     return _UNSAFE.sub(_escape, str(text))
 
 
+def safe_lines(text: object) -> str:
+    """Each line made safe, the line breaks kept (for text meant to span lines)."""
+    return "\n".join(safe(line) for line in str(text).split("\n"))
+
+
 def _escape(found: re.Match[str]) -> str:
     char = found.group()
     if char in _NAMED:

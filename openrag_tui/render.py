@@ -176,9 +176,9 @@ def nodes_table(view: ClusterView) -> Table:
     labels = node_labels(view.nodes)
     for node in view.nodes:
         table.add_row(
-            labels[node.node.node_id],
+            plain(labels[node.node.node_id]),
             "head" if node.node.is_head else "",
-            safe(node.node.state),
+            plain(node.node.state),
             gpu_bar(node),
             reserved_text(node.gpus_reserved, node.gpus_total),
             amount(node.gpus_free),
@@ -192,7 +192,7 @@ def pools_table(view: ClusterView) -> Table:
     for column in POOL_COLUMNS:
         table.add_column(column, no_wrap=True)
     for row in pool_rows(view):
-        table.add_row(*row.cells)
+        table.add_row(*(plain(c) if isinstance(c, str) else c for c in row.cells))
     return table
 
 

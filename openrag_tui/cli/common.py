@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from openrag_tui.formats import safe
+from openrag_tui.formats import safe_lines
 
 if TYPE_CHECKING:
     from openrag_tui.workspace import Workspace
@@ -147,11 +147,6 @@ class Output:
     def _write(stream: TextIO, text: str) -> None:
         stream.write(text + "\n")
         stream.flush()
-
-
-def safe_lines(text: str) -> str:
-    """Each line made safe, the line breaks kept."""
-    return "\n".join(safe(line) for line in str(text).split("\n"))
 
 
 def common_options(parser: argparse.ArgumentParser, top: bool = False) -> None:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # loaded by the commands that need them: they import Ray
     from rich.table import Table
 
     from openrag_tui.indexing.batch import BatchProgress, FileTask
+    from openrag_tui.indexing.ledger import LedgerReader
     from openrag_tui.indexing.paths import Where
     from openrag_tui.workspace import Workspace
 
@@ -131,14 +132,21 @@ def _index(args: argparse.Namespace, out: Output) -> int:
     if out.json_mode:  # one JSON object once the batch is over, nothing before it
         out.json(summary)
     out.event("result", **summary)
-    _print_summary(out, progress, api.batch_files(where, batch_id))
+    _print_summary(out, progress, _reader(where).files(batch_id))
     return EXIT_OK if progress.succeeded else EXIT_FAILED
 
 
-def _list(args: argparse.Namespace, out: Output) -> int:
-    from openrag_tui.indexing import api
+def _reader(where: Where) -> LedgerReader:
+    from openrag_tui.indexing.ledger import LedgerReader
 
-    batches = api.list_batches(_where(_workspace(args)))
+    return LedgerReader(where.ledger)
+
+
+def _list(args: argparse.Namespace, out: Output) -> int:
+    reader = _reader(_where(_workspace(args)))
+    batches = reader.batches()
+    for problem in reader.problems:
+        out.warn(problem)
     now = time.time()
     if out.json_mode:
         out.json({"batches": [batch.to_dict(now) for batch in batches]})
@@ -150,11 +158,12 @@ def _list(args: argparse.Namespace, out: Output) -> int:
 
 
 def _show(args: argparse.Namespace, out: Output) -> int:
-    from openrag_tui.indexing import api
-
     where = _where(_workspace(args))
-    batch = api.get_batch(where, args.batch_id)
-    files = api.batch_files(where, batch.batch_id)
+    reader = _reader(where)
+    batch = reader.batch(args.batch_id)
+    files = reader.files(batch.batch_id)
+    for problem in reader.problems:
+        out.warn(problem)
     if out.json_mode:
         out.json({"batch": batch.to_dict(time.time()), "files": [f.to_dict() for f in files]})
     else:
@@ -165,15 +174,15 @@ def _show(args: argparse.Namespace, out: Output) -> int:
 
 @changes
 def _cancel(args: argparse.Namespace, out: Output) -> int:
-    from openrag_tui.indexing import api
-
     workspace = _workspace(args)
     where = _where(workspace)
-    batch = api.get_batch(where, args.batch_id)
+    batch = _reader(where).batch(args.batch_id)
     if batch.finished:
         out.event("result", batch_id=batch.batch_id, cancelled=0, state=batch.state)
         out.say(f"{batch.batch_id}: already {batch.state}, nothing to cancel")
         return EXIT_OK
+    from openrag_tui.indexing import api
+
     with connected(workspace, args.address):
         count = api.cancel(workspace.settings, where, batch.batch_id)
     out.event("result", batch_id=batch.batch_id, cancelled=count)
@@ -187,7 +196,7 @@ def _retry(args: argparse.Namespace, out: Output) -> int:
 
     workspace = _workspace(args)
     where = _where(workspace)
-    batch = api.get_batch(where, args.batch_id)
+    batch = _reader(where).batch(args.batch_id)
     with connected(workspace, args.address):
         count = api.retry(workspace.settings, where, batch.batch_id)
     out.event("result", batch_id=batch.batch_id, retried=count)
@@ -203,7 +212,7 @@ def _resume(args: argparse.Namespace, out: Output) -> int:
     where = _where(workspace)
     with connected(workspace, args.address):
         api.start_coordinator(workspace.settings, where)
-    unfinished = [b for b in api.list_batches(where) if not b.finished]
+    unfinished = [b for b in _reader(where).batches() if not b.finished]
     files = sum(b.total - b.done for b in unfinished)
     out.say(f"coordinator running: {files} unfinished file(s) in {len(unfinished)} batch(es)")
     return EXIT_OK
@@ -257,11 +266,9 @@ def _depth(value: Any) -> int:
 
 def _follow(out: Output, where: Where, batch_id: str) -> BatchProgress:
     """Wait until every file is final, reporting each change of the counts."""
-    from openrag_tui.indexing import api
-
     last = None
     while True:
-        progress = api.get_batch(where, batch_id)
+        progress = _reader(where).batch(batch_id)
         if progress.counts != last:
             last = progress.counts
             now = time.time()
@@ -298,28 +305,27 @@ def _print_summary(out: Output, progress: BatchProgress, files: list[FileTask]) 
 
 
 def batches_table(batches: list[BatchProgress], now: float) -> Table:
-    """Ids are never cut (they are what `batches show` takes); numbers neither."""
+    """Fits 80 columns with nothing cut: ids whole (they are what `batches show` takes), every
+    number whole; the partition wraps. The rest is in `--json`."""
+    from rich import box
     from rich.table import Table
 
-    from openrag_tui.formats import duration, plain, rate
+    from openrag_tui.formats import duration, fraction, plain, rate
 
-    table = Table(title_justify="left")
-    id_width = max(len(batch.batch_id) for batch in batches)
-    table.add_column("batch", no_wrap=True, min_width=id_width)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("batch", no_wrap=True, min_width=max(len(b.batch_id) for b in batches))
     table.add_column("partition", overflow="fold")
-    for column in ("state", "done", "completed", "failed", "skipped", "files/s", "pages/s"):
-        table.add_column(column, justify="right", no_wrap=True)
-    table.add_column("ETA/took", justify="right", no_wrap=True)
+    for column in ("state", "done", "failed", "files/s", "ETA/took"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for batch in batches:
         timing = batch.duration_seconds(now) if batch.finished else batch.eta_seconds(now)
         table.add_row(
             batch.batch_id,
             plain(batch.partition),
             batch.state,
-            f"{batch.done}/{batch.total}",
-            *(str(batch.counts.get(state, 0)) for state in ("COMPLETED", "FAILED", "SKIPPED")),
+            fraction(batch.done, batch.total),
+            str(batch.counts.get("FAILED", 0)),
             rate(batch.files_per_second(now)),
-            rate(batch.pages_per_second(now)),
             duration(timing),
         )
     return table
@@ -328,15 +334,19 @@ def batches_table(batches: list[BatchProgress], now: float) -> Table:
 def files_table(files: list[FileTask], where: Where) -> Table:
     from pathlib import Path
 
+    from rich import box
     from rich.table import Table
 
     from openrag_tui.formats import plain
 
-    table = Table()
-    for column in ("#", "state", "attempts", "seconds", "pages", "chunks"):
-        table.add_column(column, justify="right" if column != "state" else "left", no_wrap=True)
-    table.add_column("path", overflow="fold")
-    table.add_column("error", overflow="fold")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("#", "state", "tries", "s", "pages", "chunks"):
+        table.add_column(
+            column, justify="left" if column == "state" else "right", no_wrap=True,
+            min_width=len(column),
+        )  # fmt: skip
+    table.add_column("path", overflow="fold", ratio=1)
+    table.add_column("error", overflow="fold", ratio=1)
     for task in files:
         path = Path(task.path)
         shown = path.relative_to(where.volume) if path.is_relative_to(where.volume) else path
@@ -345,7 +355,7 @@ def files_table(files: list[FileTask], where: Where) -> Table:
             str(task.index),
             task.state.value,
             str(task.attempts),
-            "" if seconds is None else f"{seconds:.2f}",
+            "" if seconds is None else f"{seconds:.1f}",
             "" if task.pages is None else str(task.pages),
             "" if task.chunks is None else str(task.chunks),
             plain(shown),

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 from openrag_tui.config import Settings
 
-CLUSTER_CONFIG_KEY = Settings.env_key("cluster_config")
+CLUSTER_CONFIG_KEY = Settings.env_key("cluster_config")  # named in --help
 LOCAL_GPUS_KEY = Settings.env_key("local_gpus")
 
 

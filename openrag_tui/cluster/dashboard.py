@@ -5,17 +5,25 @@ Errors become one of three exceptions whose message is a sentence an operator ca
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from openrag_tui import __version__
+from openrag_tui.config import redact
 
 TIMEOUT_SECONDS = 2.0
+#: a 1,000-node summary is ~15 MB; more than this is not a dashboard answering
+MAX_RESPONSE_BYTES = 64 << 20
+READ_CHUNK_BYTES = 256 << 10
+MAX_REDIRECTS = 3
 ACTOR_LIMIT = 10_000
 USER_AGENT = (
     f"openrag-tui/{__version__} (python-requests)"  # never "Mozilla": browsers may only GET
@@ -77,12 +85,18 @@ def load_token(environ: Mapping[str, str] | None = None, home: Path | None = Non
 
 
 class DashboardClient:
-    """Reads the dashboard; thread-safe for the parallel GETs of one refresh."""
+    """Reads the dashboard; thread-safe for the parallel GETs of one refresh.
+
+    Every request is bounded as a whole: `timeout` seconds from the first byte sent to the last
+    byte read (a server trickling an endless body cannot hold a refresh) and MAX_RESPONSE_BYTES.
+    A redirect is followed only to the same scheme, host and port. Messages name the URL with
+    its credentials masked."""
 
     def __init__(
         self, base_url: str, token: str | None = None, timeout: float = TIMEOUT_SECONDS
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.display_url = redact(self.base_url)
         self.timeout = timeout
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=len(ENDPOINTS))
@@ -97,16 +111,16 @@ class DashboardClient:
 
     def get_json(self, path: str) -> Any:
         """GET a path and decode it, turning every failure into a DashboardError."""
-        response = self._get(path)
+        body = self._get(path)
         try:
-            return response.json()
-        except ValueError as error:
-            raise DashboardError(f"{self.base_url}{path} did not return JSON") from error
+            return json.loads(body)
+        except (ValueError, RecursionError) as error:
+            raise DashboardError(f"{self.display_url}{path} did not return JSON") from error
 
     def healthy(self) -> bool:
         """GCS liveness, the dashboard's cheap `gcs_healthz` (not `ray status`: ~41 s to fail)."""
         try:
-            return self._get("/api/gcs_healthz").text.strip() == "success"
+            return self._get("/api/gcs_healthz").strip() == b"success"
         except DashboardError:
             return False
 
@@ -123,35 +137,80 @@ class DashboardClient:
                     raise
         return payloads
 
-    def _get(self, path: str) -> requests.Response:
-        return self._checked(self._send(path))
-
-    def _send(self, path: str) -> requests.Response:
-        """The network round trip, with transport failures as DashboardErrors."""
+    def _get(self, path: str) -> bytes:
+        """The body of a GET, within the time and size bounds, after same-origin redirects."""
+        deadline = time.monotonic() + self.timeout
         url = f"{self.base_url}{path}"
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(url, deadline)
+            try:
+                if response.is_redirect:
+                    url = self._redirect_target(url, response)
+                    continue
+                self._check(response)
+                return self._read(response, deadline)
+            finally:
+                response.close()
+        raise DashboardError(f"{self.display_url} redirected more than {MAX_REDIRECTS} times")
+
+    def _send(self, url: str, deadline: float) -> requests.Response:
+        """The network round trip, with transport failures as DashboardErrors."""
+        left = max(deadline - time.monotonic(), 0.01)
         try:
-            return self._session.get(url, timeout=self.timeout)
+            return self._session.get(url, timeout=left, stream=True, allow_redirects=False)
         except requests.Timeout as error:
-            raise DashboardUnreachable(
-                f"the Ray dashboard at {self.base_url} did not answer within {self.timeout:g}s"
-            ) from error
+            raise self._too_slow() from error
         except requests.ConnectionError as error:
             raise DashboardUnreachable(
-                f"cannot reach the Ray dashboard at {self.base_url} (is the cluster running?)"
+                f"cannot reach the Ray dashboard at {self.display_url} (is the cluster running?)"
             ) from error
         except requests.RequestException as error:
-            raise DashboardError(f"request to {url} failed: {error}") from error
+            raise DashboardError(f"request to {redact(url)} failed: {error}") from error
 
-    def _checked(self, response: requests.Response) -> requests.Response:
+    def _read(self, response: requests.Response, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise DashboardError(
+                        f"the Ray dashboard at {self.display_url} sent more than "
+                        f"{MAX_RESPONSE_BYTES >> 20} MiB for {redact(response.url)}: refused"
+                    )
+                if time.monotonic() > deadline:
+                    raise self._too_slow()
+                chunks.append(chunk)
+        except requests.RequestException as error:
+            raise DashboardUnreachable(
+                f"the Ray dashboard at {self.display_url} broke off its answer: {error}"
+            ) from error
+        return b"".join(chunks)
+
+    def _redirect_target(self, url: str, response: requests.Response) -> str:
+        target = urljoin(url, response.headers.get("Location", ""))
+        here, there = urlsplit(url), urlsplit(target)
+        if (here.scheme, here.hostname, here.port) != (there.scheme, there.hostname, there.port):
+            raise DashboardError(
+                f"the Ray dashboard at {self.display_url} redirected to {redact(target)}, "
+                "another host: refused"
+            )
+        return target
+
+    def _too_slow(self) -> DashboardUnreachable:
+        return DashboardUnreachable(
+            f"the Ray dashboard at {self.display_url} did not answer within {self.timeout:g}s"
+        )
+
+    def _check(self, response: requests.Response) -> None:
         """HTTP errors as DashboardErrors; 401/403 say how to provide the token."""
         if response.status_code == 401:
             raise DashboardAuthError(
-                f"the Ray dashboard at {self.base_url} requires a token: {TOKEN_HELP}"
+                f"the Ray dashboard at {self.display_url} requires a token: {TOKEN_HELP}"
             )
         if response.status_code == 403:
             raise DashboardAuthError(
-                f"the Ray dashboard at {self.base_url} refused the token: {TOKEN_HELP}"
+                f"the Ray dashboard at {self.display_url} refused the token: {TOKEN_HELP}"
             )
         if response.status_code >= 400:
-            raise DashboardError(f"{response.url} answered HTTP {response.status_code}")
-        return response
+            raise DashboardError(f"{redact(response.url)} answered HTTP {response.status_code}")

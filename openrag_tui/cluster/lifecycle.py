@@ -287,7 +287,7 @@ class ClusterRun:
 
     @property
     def _url(self) -> str:
-        return self._client.base_url
+        return self._client.display_url
 
     def _alive(self) -> int:
         try:

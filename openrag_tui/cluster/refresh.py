@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from openrag_tui.cluster.allocation import ClusterView, build_view
-from openrag_tui.cluster.dashboard import DashboardClient
+from openrag_tui.cluster.dashboard import DashboardClient, DashboardError
 from openrag_tui.cluster.state import ClusterState, parse
 from openrag_tui.config import Settings
 from openrag_tui.config.pools import pool_specs
@@ -25,8 +25,15 @@ def read_view(
     (`previous`: the last refresh's state, to tell what changed since)."""
     payloads = client.fetch_all()
     fetched_at = clock()
+    try:
+        state = parse(payloads, fetched_at=fetched_at)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise DashboardError(
+            f"the Ray dashboard at {client.display_url} answered with data of an unexpected "
+            f"shape ({type(error).__name__}: {str(error)[:80]}): is it a Ray dashboard?"
+        ) from None
     return build_view(
-        parse(payloads, fetched_at=fetched_at),
+        state,
         pool_specs(settings),
         now=fetched_at,
         stale_after=STALE_AFTER_INTERVALS * settings.refresh_seconds,

@@ -22,8 +22,8 @@ import yaml
 from openrag_tui.config import Settings
 
 #: the panel's own settings this module reads (typed in config.Settings)
-CLUSTER_CONFIG_KEY = "OPENRAG_TUI_CLUSTER_CONFIG"
-LOCAL_GPUS_KEY = "OPENRAG_TUI_LOCAL_GPUS"
+CLUSTER_CONFIG_KEY = Settings.env_key("cluster_config")
+LOCAL_GPUS_KEY = Settings.env_key("local_gpus")
 #: how long `ray up` waits for SSH to a node (Ray's own variable; Ray's default is 900 s)
 SSH_WAIT_KEY = "AUTOSCALER_NODE_START_WAIT_S"
 DEFAULT_SSH_WAIT_S = 120.0
@@ -137,8 +137,7 @@ def local_head(settings: Settings, gpus: int | None = None) -> LocalHead:
     """The head the .env describes; `gpus` (else OPENRAG_TUI_LOCAL_GPUS) declares GPUs."""
     bad = [p for p in settings.errors if p.variable in _LOCAL_KEYS]
     if bad:
-        where = f" (line {bad[0].line})" if bad[0].line else ""
-        raise LifecycleError(f"Fix the .env first: {bad[0].variable}{where}: {bad[0].message}")
+        raise LifecycleError(f"Fix the .env first: {bad[0].text}")
     address = settings.ray_address or ""
     if gpus is not None and gpus < 0:
         raise LifecycleError(f"Declared GPUs must be a whole number of 0 or more (got {gpus}).")

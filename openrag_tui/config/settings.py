@@ -371,6 +371,9 @@ class Settings:
     chunk_overlap: int = setting(
         "OPENRAG_TUI_CHUNK_OVERLAP", 200, _whole(0),
         "Characters shared by consecutive chunks (less than the chunk size).")
+    max_file_mb: int = setting(
+        "OPENRAG_TUI_MAX_FILE_MB", 200, _whole(1),
+        "Largest file a batch reads, in MB; a larger one fails at once as too large.")
     ledger: str | None = setting(
         "OPENRAG_TUI_LEDGER", None, _optional_text,
         "Indexing ledger (SQLite); unset: DATA_VOLUME/.openrag-tui/ledger.sqlite.")

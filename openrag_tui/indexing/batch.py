@@ -6,6 +6,7 @@ CLI, the panel) compute progress from them, never from an actor's memory.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -55,17 +56,35 @@ def check_partition(name: str) -> str:
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """How a batch's files are converted and chunked; stored with the batch, so a resumed batch
-    runs exactly as it was submitted even if the .env changed since (see `config_of`)."""
+    """How a batch's files are read, converted and chunked; stored with the batch, so a resumed
+    batch runs exactly as it was submitted even if the .env changed since (see `config_of`)."""
 
     pdf_loader: str
     chunk_size: int
     chunk_overlap: int
+    max_file_mb: int
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb << 20
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> BatchConfig:
+        """A stored config; what an older batch did not store takes today's defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return dataclasses.replace(
+            config_of(Settings()), **{k: v for k, v in stored.items() if k in known}
+        )
 
 
 def config_of(settings: Settings) -> BatchConfig:
     """The batch settings the .env holds now (its defaults are Settings' own)."""
-    return BatchConfig(settings.pdf_loader, settings.chunk_size, settings.chunk_overlap)
+    return BatchConfig(
+        settings.pdf_loader, settings.chunk_size, settings.chunk_overlap, settings.max_file_mb
+    )
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,8 @@ class FileTask:
     index: int
     path: str
     state: FileState
-    attempts: int = 0
+    attempts: int = 0  # every attempt, retries included
+    budget: int = 0  # attempts made before the last retry: the limit counts from here
     error: str | None = None
     content_hash: str | None = None
     pages: int | None = None
@@ -189,11 +209,7 @@ class BatchProgress:
             "created_at": self.created_at,
             "metadata": self.metadata,
             "force": self.force,
-            "config": {
-                "pdf_loader": self.config.pdf_loader,
-                "chunk_size": self.config.chunk_size,
-                "chunk_overlap": self.config.chunk_overlap,
-            },
+            "config": self.config.to_dict(),
             "total": self.total,
             "done": self.done,
             "counts": {state.value: self.counts.get(state.value, 0) for state in FileState},

@@ -20,7 +20,7 @@ from typing import Any
 
 from ray.exceptions import RayActorError, RayTaskError
 
-from openrag_tui.indexing import work
+from openrag_tui.indexing import work  # noqa: F401 - registers the pool task kinds
 from openrag_tui.indexing.batch import (
     BatchConfig,
     BatchProgress,
@@ -32,6 +32,7 @@ from openrag_tui.indexing.chunking import check_sizes
 from openrag_tui.indexing.ledger import Ledger
 from openrag_tui.indexing.loaders import DocumentError, is_pdf
 from openrag_tui.indexing.paths import Where
+from openrag_tui.indexing.sources import source_digest
 from openrag_tui.pools import control
 from openrag_tui.pools.supervisor import TaskLost
 
@@ -87,7 +88,17 @@ class Coordinator:
         return batch_id
 
     async def cancel(self, batch_id: str) -> int:
-        return self._ledger.cancel(batch_id, time.time())
+        """Queued files become CANCELLED; so do files being converted or chunked (their slots
+        free at once); a file being written finishes (its write is whole or nothing)."""
+        count = self._ledger.cancel(batch_id, time.time())
+        for (batch, index), running in list(self._running.items()):
+            if batch != batch_id:
+                continue
+            state = self._ledger.state_of(batch, index)
+            if state in (FileState.CONVERTING, FileState.CHUNKING):
+                running.cancel()
+                count += 1
+        return count
 
     async def retry(self, batch_id: str) -> int:
         count = self._ledger.retry(batch_id)
@@ -121,8 +132,12 @@ class Coordinator:
             await self._index(task, attempt)
         except DocumentError as error:  # raised here, or in a pool actor (then Ray-wrapped)
             self._fail(key, attempt, plain_reason(error))
+        except asyncio.CancelledError:  # its batch was cancelled while it ran
+            self._ledger.update(
+                *key, state=FileState.CANCELLED, attempts=attempt, finished_at=time.time()
+            )
         except (TaskLost, RayActorError) as error:
-            self._lost(key, attempt, error)
+            self._lost(task, attempt, error)
         except control.PoolsNotDeployed as error:
             # not the file's attempt: wait for the pools without using up its attempts
             self._ledger.update(
@@ -133,7 +148,7 @@ class Coordinator:
             self._fail(key, attempt, plain_reason(error))
         except Exception as error:
             _log.exception("indexing %s failed", task.path)
-            self._lost(key, attempt, error)
+            self._lost(task, attempt, error)
         finally:
             self._running.pop(key, None)
             self._wake.set()
@@ -141,19 +156,23 @@ class Coordinator:
     async def _index(self, task: FileTask, attempt: int) -> None:
         key = (task.batch_id, task.index)
         batch = self._batch(task.batch_id)
-        try:
-            digest = await asyncio.to_thread(work.content_hash, task.path)
-        except OSError as error:  # not claimed yet: a file cancelled meanwhile stays CANCELLED
+        config = batch.config
+        try:  # checked again now: the file may have been swapped since it was submitted
+            digest = await asyncio.to_thread(
+                source_digest, task.path, self._where.volume, config.max_file_bytes
+            )
+        except DocumentError as error:  # not claimed yet: cancelled meanwhile stays CANCELLED
             self._ledger.update(
                 *key, when=FileState.QUEUED, state=FileState.FAILED, attempts=attempt,
-                error=f"unreadable: {error.strerror or error}", finished_at=time.time(),
+                error=str(error), finished_at=time.time(),
             )  # fmt: skip
             return
         if not await self._claim(task, batch, digest, attempt):
             return
-        config = batch.config
         pool = "marker" if is_pdf(task.path) else "indexer"
-        document = await control.submit(pool, "index.convert", task.path, config.pdf_loader)
+        document = await control.submit(
+            pool, "index.convert", task.path, config.pdf_loader, config.max_file_bytes
+        )
         self._ledger.update(*key, state=FileState.CHUNKING)
         chunks = await control.submit(
             "indexer", "index.chunk", document, config.chunk_size, config.chunk_overlap
@@ -207,10 +226,13 @@ class Coordinator:
             *key, state=FileState.FAILED, attempts=attempt, error=reason, finished_at=time.time()
         )
 
-    def _lost(self, key: tuple[str, int], attempt: int, error: BaseException) -> None:
+    def _lost(self, task: FileTask, attempt: int, error: BaseException) -> None:
+        """The machinery failed under the file: again, within its budget of attempts."""
+        key = (task.batch_id, task.index)
         reason = f"{type(error).__name__}: {_first_line(error)}"
-        if attempt >= MAX_FILE_ATTEMPTS:
-            self._fail(key, attempt, f"gave up after {attempt} attempts: {reason}")
+        used = attempt - task.budget
+        if used >= MAX_FILE_ATTEMPTS:
+            self._fail(key, attempt, f"gave up after {used} attempts: {reason}")
         else:
             self._ledger.update(
                 *key, state=FileState.QUEUED, attempts=attempt, error=f"attempt {attempt}: {reason}"

@@ -1,4 +1,4 @@
-"""What a batch can be refused for, before or while it runs; importable without Ray."""
+"""What a batch or one of its files can be refused for; importable without Ray."""
 
 from __future__ import annotations
 
@@ -9,3 +9,9 @@ class BadInput(ValueError):
 
 class CoordinatorMismatch(RuntimeError):
     """The namespace's coordinator writes another ledger than this .env names."""
+
+
+class DocumentError(Exception):
+    """The file cannot be indexed as it is (corrupt, encrypted, empty, unsupported, swapped for a
+    link or a device, too large): FAILED with this plain reason, never retried. Any other error
+    is the machinery's, and is retried."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from openrag_tui.indexing.batch import (
     RUNNING_STATES,
@@ -24,6 +24,7 @@ from openrag_tui.indexing.batch import (
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -55,10 +56,11 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_hash ON files(content_hash);
 """
-_FILE_COLUMNS = (
-    "batch_id, idx, path, state, attempts, error, content_hash, pages, chunks, output, "
-    "queued_at, started_at, finished_at"
-)
+#: columns added since the first schema: a writer adds them to an older ledger on opening it
+_ADDED_COLUMNS = {
+    "batches": {"config": "TEXT"},  # the whole BatchConfig as JSON
+    "files": {"budget": "INTEGER NOT NULL DEFAULT 0"},  # attempts used before the last retry
+}
 _UPDATABLE = {
     "state", "attempts", "error", "content_hash", "pages", "chunks", "output",
     "started_at", "finished_at",
@@ -83,10 +85,19 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
             connection.execute("PRAGMA journal_mode=DELETE")
             connection.execute("PRAGMA synchronous=FULL")
             connection.executescript(_SCHEMA)
+            _add_missing_columns(connection)
     except (OSError, sqlite3.Error) as error:
         raise LedgerError(f"cannot open the ledger {path}: {error}") from None
     connection.row_factory = sqlite3.Row
     return connection
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns.items():
+            if name not in present:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def _reader(path: Path) -> sqlite3.Connection:
@@ -98,13 +109,25 @@ def _reader(path: Path) -> sqlite3.Connection:
         return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
 
 
+class BadRow(LedgerError):
+    """A row of the ledger that does not read (a hand edit, another program): named, skipped."""
+
+
 def _task(row: sqlite3.Row) -> FileTask:
+    try:
+        state = FileState(row["state"])
+    except ValueError:
+        raise BadRow(
+            f"file {row['idx']} of batch {row['batch_id']} has an unknown state "
+            f"{row['state']!r}: left out"
+        ) from None
     return FileTask(
         batch_id=row["batch_id"],
         index=row["idx"],
         path=row["path"],
-        state=FileState(row["state"]),
+        state=state,
         attempts=row["attempts"],
+        budget=_column(row, "budget", 0),
         error=row["error"],
         content_hash=row["content_hash"],
         pages=row["pages"],
@@ -121,6 +144,8 @@ class LedgerReader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: rows the last read left out because they do not read, each named in a sentence
+        self.problems: list[str] = []
 
     @contextmanager
     def _rows(self) -> Iterator[sqlite3.Connection | None]:
@@ -134,12 +159,22 @@ class LedgerReader:
                 raise LedgerError(f"cannot read the ledger {self.path}: {error}") from None
 
     def batches(self) -> list[BatchProgress]:
-        """Every batch, newest first, with its per-state counts."""
+        """Every batch, newest first, with its per-state counts (bad rows in `problems`)."""
+        self.problems = []
         with self._rows() as db:
             if db is None:
                 return []
             rows = db.execute("SELECT * FROM batches ORDER BY created_at DESC, id").fetchall()
-            return [_progress(db, row) for row in rows]
+            return self._readable(lambda row: _progress(db, row), rows)
+
+    def _readable(self, read: Callable[[sqlite3.Row], T], rows: Iterable[sqlite3.Row]) -> list[T]:
+        found = []
+        for row in rows:
+            try:
+                found.append(read(row))
+            except BadRow as bad:
+                self.problems.append(str(bad))
+        return found
 
     def batch(self, batch_id: str) -> BatchProgress:
         with self._rows() as db:
@@ -151,12 +186,18 @@ class LedgerReader:
     def files(self, batch_id: str) -> list[FileTask]:
         """The batch's files in submission order."""
         batch_id = self.batch(batch_id).batch_id
+        self.problems = []
         with self._rows() as db:
             assert db is not None
             rows = db.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE batch_id = ? ORDER BY idx", (batch_id,)
+                "SELECT files.* FROM files WHERE batch_id = ? ORDER BY idx", (batch_id,)
             ).fetchall()
-            return [_task(row) for row in rows]
+            return self._readable(_task, rows)
+
+
+def _column(row: sqlite3.Row, name: str, default: Any) -> Any:
+    """A column an older ledger may lack (until its writer adds it)."""
+    return row[name] if name in row.keys() else default  # noqa: SIM118 - Row has no __contains__
 
 
 def _batch_row(db: sqlite3.Connection, batch_id: str) -> sqlite3.Row | None:
@@ -178,9 +219,14 @@ def _batch_row(db: sqlite3.Connection, batch_id: str) -> sqlite3.Row | None:
 
 
 def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
+    """A batch's progress; BadRow when its row does not read."""
+    known = tuple(state.value for state in FileState)
+    marks = ", ".join("?" * len(known))
     counts = dict(
         db.execute(
-            "SELECT state, COUNT(*) FROM files WHERE batch_id = ? GROUP BY state", (row["id"],)
+            f"SELECT state, COUNT(*) FROM files WHERE batch_id = ? AND state IN ({marks}) "
+            "GROUP BY state",
+            (row["id"], *known),
         ).fetchall()
     )
     pages, first, last = db.execute(
@@ -188,17 +234,38 @@ def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
         "MIN(started_at), MAX(finished_at) FROM files WHERE batch_id = ?",
         (row["id"],),
     ).fetchone()
+    try:
+        metadata = json.loads(row["metadata"])
+        config = _config(row)
+    except (ValueError, TypeError) as error:
+        raise BadRow(f"batch {row['id']!r} does not read ({error}): left out") from None
+    if not isinstance(metadata, dict):
+        raise BadRow(f"batch {row['id']!r} has metadata that is not an object: left out")
     return BatchProgress(
         batch_id=row["id"],
         partition=row["partition"],
         created_at=row["created_at"],
-        metadata=json.loads(row["metadata"]),
+        metadata=metadata,
         force=bool(row["force"]),
-        config=BatchConfig(row["pdf_loader"], row["chunk_size"], row["chunk_overlap"]),
+        config=config,
         counts=counts,
         pages_done=pages,
         first_start=first,
         last_finish=last,
+    )
+
+
+def _config(row: sqlite3.Row) -> BatchConfig:
+    """The batch's config: its JSON, or (an older ledger) the first three columns."""
+    stored = _column(row, "config", None)
+    if stored:
+        return BatchConfig.from_dict(json.loads(stored))
+    return BatchConfig.from_dict(
+        {
+            "pdf_loader": row["pdf_loader"],
+            "chunk_size": row["chunk_size"],
+            "chunk_overlap": row["chunk_overlap"],
+        }
     )
 
 
@@ -238,10 +305,11 @@ class Ledger(LedgerReader):
         """The batch and every file QUEUED, in one transaction: all or nothing."""
         with self._write() as db:
             db.execute(
-                "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO batches (id, partition, metadata, force, pdf_loader, chunk_size, "
+                "chunk_overlap, created_at, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch_id, partition, json.dumps(metadata), int(force), config.pdf_loader,
-                    config.chunk_size, config.chunk_overlap, now,
+                    config.chunk_size, config.chunk_overlap, now, json.dumps(config.to_dict()),
                 ),
             )  # fmt: skip
             db.executemany(
@@ -271,12 +339,18 @@ class Ledger(LedgerReader):
     def queued(self, limit: int, busy: set[tuple[str, int]]) -> list[FileTask]:
         """The oldest QUEUED files not already being run, oldest batch first."""
         rows = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files JOIN batches ON batches.id = files.batch_id "
+            "SELECT files.* FROM files JOIN batches ON batches.id = files.batch_id "
             "WHERE state = 'QUEUED' ORDER BY batches.created_at, batch_id, idx LIMIT ?",
             (limit + len(busy),),
         ).fetchall()
         tasks = [_task(row) for row in rows]
         return [t for t in tasks if (t.batch_id, t.index) not in busy][:limit]
+
+    def state_of(self, batch_id: str, index: int) -> FileState | None:
+        row = self._db.execute(
+            "SELECT state FROM files WHERE batch_id = ? AND idx = ?", (batch_id, index)
+        ).fetchone()
+        return None if row is None else FileState(row["state"])
 
     def same_content(
         self, partition: str, content_hash: str, exclude: tuple[str, int]
@@ -285,7 +359,7 @@ class Ledger(LedgerReader):
         states = tuple(s.value for s in (FileState.COMPLETED, *RUNNING_STATES))
         marks = ", ".join("?" * len(states))
         rows = self._db.execute(
-            f"SELECT {_FILE_COLUMNS} FROM files JOIN batches ON batches.id = files.batch_id "
+            "SELECT files.* FROM files JOIN batches ON batches.id = files.batch_id "
             f"WHERE partition = ? AND content_hash = ? AND state IN ({marks})"
             " ORDER BY state = 'COMPLETED' DESC",
             (partition, content_hash, *states),
@@ -300,8 +374,8 @@ class Ledger(LedgerReader):
         with self._write() as db:
             db.execute(
                 f"UPDATE files SET state = 'FAILED', finished_at = ?, error = "
-                f"'gave up after ' || attempts || ' attempts (the coordinator ended each time)' "
-                f"WHERE state IN ({marks}) AND attempts >= ?",
+                f"'gave up after ' || (attempts - budget) || ' attempts (the coordinator ended "
+                f"each time)' WHERE state IN ({marks}) AND attempts - budget >= ?",
                 (now, *running, max_attempts),
             )
             return db.execute(
@@ -319,11 +393,12 @@ class Ledger(LedgerReader):
             ).rowcount
 
     def retry(self, batch_id: str) -> int:
-        """FAILED files go back to QUEUED with a fresh attempt budget."""
+        """FAILED files go back to QUEUED with a fresh budget of attempts (`attempts` keeps
+        counting every attempt; `budget` is where the new budget starts)."""
         batch_id = self.batch(batch_id).batch_id
         with self._write() as db:
             return db.execute(
-                "UPDATE files SET state = 'QUEUED', attempts = 0, error = NULL, "
+                "UPDATE files SET state = 'QUEUED', budget = attempts, error = NULL, "
                 "started_at = NULL, finished_at = NULL WHERE batch_id = ? AND state = 'FAILED'",
                 (batch_id,),
             ).rowcount

@@ -33,14 +33,28 @@ class Where:
 
     @classmethod
     def of(cls, settings: Settings, env_dir: Path) -> Where:
-        """Relative paths in the .env are taken from the .env's folder, as OpenRAG does."""
+        """Relative paths in the .env are taken from the .env's folder, as OpenRAG does. The
+        ledger and the outputs must resolve inside the volume (every node shares it, and a
+        symbolic link planted in our own folder must not send writes elsewhere)."""
         volume = Path(os.path.realpath(env_dir / Path(settings.data_volume).expanduser()))
         ledger = (
             env_dir / Path(settings.ledger).expanduser()
             if settings.ledger
             else volume / STATE_FOLDER / "ledger.sqlite"
         )
-        return cls(volume, Path(os.path.abspath(ledger)), volume / STATE_FOLDER / "partitions")
+        where = cls(volume, Path(os.path.abspath(ledger)), volume / STATE_FOLDER / "partitions")
+        where.check_inside(where.ledger, "the ledger (OPENRAG_TUI_LEDGER)")
+        where.check_inside(where.outputs, "the outputs folder")
+        return where
+
+    def check_inside(self, path: Path, what: str) -> Path:
+        """`path` resolved (links followed as far as they exist), refused outside the volume."""
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(self.volume):
+            raise BadPath(
+                f"{what} {path} resolves to {real}, outside DATA_VOLUME ({self.volume}): refused"
+            )
+        return real
 
     def inside(self, path: str | Path) -> Path:
         """The real path if it is inside the volume, else BadPath."""

@@ -7,7 +7,6 @@ pool. Steps are plain functions of plain data, so a step whose actor died can si
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +15,10 @@ from openrag_tui.indexing.loaders import Document, load
 from openrag_tui.indexing.sinks import Indexed, make_sink
 from openrag_tui.pools.tasks import task
 
-HASH_BLOCK = 1 << 20
-
-
-def content_hash(path: str) -> str:
-    """SHA-256 of the file's bytes: the same content is the same document."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 @task("index.convert")
-def convert(path: str, pdf_loader: str) -> Document:
-    return load(path, pdf_loader)
+def convert(path: str, pdf_loader: str, max_bytes: int) -> Document:
+    return load(path, pdf_loader, max_bytes)
 
 
 @task("index.chunk")
@@ -53,4 +41,5 @@ def write(
     indexed = Indexed(
         source, relative, partition, digest, document.markdown, tuple(chunks), metadata
     )
-    return make_sink("files", Path(outputs)).write(indexed, force)
+    volume = Path(outputs).parent.parent  # outputs is DATA_VOLUME/.openrag-tui/partitions
+    return make_sink("files", Path(outputs), volume).write(indexed, force)

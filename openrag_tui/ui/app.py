@@ -11,10 +11,12 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from openrag_tui.cluster.processes import processes_summary
 from openrag_tui.cluster.targets import LifecycleError, LocalHead, start_question
+from openrag_tui.formats import safe, safe_lines
 from openrag_tui.ui.backend import Backend, ClientFactory
 from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap
 from openrag_tui.ui.messages import EnvReloaded
@@ -72,6 +74,21 @@ class OpenRagApp(App[int]):
 
     def on_unmount(self) -> None:
         self.backend.close()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications carry outside text (errors naming files, keys, hosts): shown plain and
+        safe unless a caller passes its own markup."""
+        if not markup:
+            message, title = safe_lines(message), safe(title)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def allows(self, action: str) -> bool:
         """Whether an action may run: --read-only removes everything that changes."""

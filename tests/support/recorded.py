@@ -36,11 +36,13 @@ class RecordedDashboard(DashboardClient):
         self.payloads = dict(load_recorded() if payloads is None else payloads)
         self.requests: list[str] = []
 
-    def _send(self, path: str) -> requests.Response:
+    def _send(self, url: str, deadline: float) -> requests.Response:
+        path = url.removeprefix(self.base_url)
         self.requests.append(path)
         names = {endpoint: name for name, endpoint in ENDPOINTS.items()}
         response = requests.Response()
-        response.url = self.base_url + path
+        response.url = url
+        response._content_consumed = True  # the body below is all there is
         if path == "/api/gcs_healthz":
             response.status_code, response._content = 200, b"success"
         elif path in names and names[path] in self.payloads:

@@ -19,7 +19,7 @@ from openrag_tui.indexing.batch import (
 from openrag_tui.indexing.ledger import Ledger, LedgerReader, UnknownBatch
 from openrag_tui.indexing.paths import BadPath, Where, expand
 
-CONFIG = BatchConfig("pdfium", 300, 50)
+CONFIG = BatchConfig("pdfium", 300, 50, 200)
 
 
 def progress(counts: dict[str, int], **times: float) -> BatchProgress:
@@ -116,7 +116,10 @@ def test_cancel_stops_queued_files_and_retry_requeues_failed_ones(ledger: Ledger
     assert ledger.cancel("b1", now=30.0) == 1
     assert ledger.retry("b1") == 1
     first, second = ledger.files("b1")
-    assert (first.state, first.attempts, first.error) == (FileState.QUEUED, 0, None)
+    # attempts keep counting (the operator sees 3, then 4); the budget starts again from 3
+    assert (first.state, first.attempts, first.budget, first.error) == (
+        FileState.QUEUED, 3, 3, None,
+    )  # fmt: skip
     assert second.state is FileState.CANCELLED
 
 
@@ -139,8 +142,11 @@ def where(tmp_path: Path) -> Where:
 def test_where_resolves_the_volume_from_the_env_folder(where: Where, tmp_path: Path) -> None:
     assert where.volume == (tmp_path / "data").resolve()
     assert where.ledger == where.volume / ".openrag-tui" / "ledger.sqlite"
-    custom = Where.of(Settings.from_values({"OPENRAG_TUI_LEDGER": "l.db"}), tmp_path)
-    assert custom.ledger == tmp_path / "l.db"
+    custom = Settings.from_values({"DATA_VOLUME": "data", "OPENRAG_TUI_LEDGER": "data/l.db"})
+    assert Where.of(custom, tmp_path).ledger == tmp_path / "data" / "l.db"
+    outside = Settings.from_values({"DATA_VOLUME": "data", "OPENRAG_TUI_LEDGER": "l.db"})
+    with pytest.raises(BadPath, match=r"the ledger .* outside DATA_VOLUME"):
+        Where.of(outside, tmp_path)
 
 
 def test_folders_are_taken_recursively_without_hidden_files(where: Where) -> None:

@@ -1,14 +1,17 @@
 """One loader per kind of document, chosen by the file's extension (PDFs also by PDF_LOADER).
 
-Each turns a path into a Document or raises DocumentError with a plain reason.
+The file is read once, safely and within bounds (`sources`); each loader turns its bytes into a
+Document or raises DocumentError with a plain reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from openrag_tui.indexing.loaders import docx, html, markdown, pdfium, text
 from openrag_tui.indexing.loaders.base import Document, DocumentError
+from openrag_tui.indexing.sources import DEFAULT_MAX_FILE_MB, MIB, blocks, read_source
 
 PDF_LOADERS = ("pdfium", "marker", "marker-text")
 _BY_SUFFIX = {
@@ -29,25 +32,25 @@ def is_pdf(path: str) -> bool:
     return path.lower().endswith(".pdf")
 
 
-def load(path: str, pdf_loader: str = "pdfium") -> Document:
+def load(
+    path: str, pdf_loader: str = "pdfium", max_bytes: int = DEFAULT_MAX_FILE_MB * MIB
+) -> Document:
     """Convert one file; DocumentError says why it cannot be."""
     suffix = os.path.splitext(path)[1].lower()
     if suffix != ".pdf" and suffix not in _BY_SUFFIX:
         raise DocumentError(
             f"unsupported type {suffix or '(no extension)'!r} (supported: {', '.join(SUPPORTED)})"
         )
-    try:
-        size = os.path.getsize(path)
-    except OSError as error:
-        raise DocumentError(f"unreadable: {error.strerror or error}") from None
-    if size == 0:
-        raise DocumentError("empty file (0 bytes)")
-    if suffix != ".pdf":
-        return _BY_SUFFIX[suffix](path)
-    if pdf_loader == "pdfium":
-        return pdfium.load(path)
-    if pdf_loader in PDF_LOADERS:
+    if suffix == ".pdf" and pdf_loader not in PDF_LOADERS:
+        raise DocumentError(f"unknown PDF_LOADER {pdf_loader!r} (choose {', '.join(PDF_LOADERS)})")
+    if suffix == ".pdf" and pdf_loader != "pdfium":
         from openrag_tui.indexing.loaders import marker
 
+        with contextlib.closing(blocks(path, max_bytes)) as reading:  # marker reads the path
+            if next(reading, None) is None:  # itself: check it first
+                raise DocumentError("empty file (0 bytes)")
         return marker.load(path, pdf_loader)
-    raise DocumentError(f"unknown PDF_LOADER {pdf_loader!r} (choose {', '.join(PDF_LOADERS)})")
+    data = read_source(path, max_bytes)
+    if not data:
+        raise DocumentError("empty file (0 bytes)")
+    return _BY_SUFFIX[suffix](data) if suffix != ".pdf" else pdfium.load(data)

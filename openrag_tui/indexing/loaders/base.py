@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openrag_tui.indexing.errors import DocumentError
 
-class DocumentError(Exception):
-    """The file cannot be indexed as it is (corrupt, encrypted, empty, unsupported): FAILED with
-    this plain reason, never retried. Any other error is the machinery's, and is retried."""
+__all__ = ["Document", "DocumentError", "decode_text", "single_page"]
 
 
 @dataclass(frozen=True)
@@ -29,18 +28,9 @@ def single_page(kind: str, text: str, markdown: str | None = None) -> Document:
     return Document(kind, (text,), text if markdown is None else markdown)
 
 
-def read_text(path: str) -> str:
+def decode_text(data: bytes) -> str:
     """UTF-8 (a BOM is dropped), else Latin-1, which decodes any bytes."""
-    data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
-
-
-def read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as error:
-        raise DocumentError(f"unreadable: {error.strerror or error}") from None

@@ -8,15 +8,14 @@ from __future__ import annotations
 import importlib.util
 import io
 
-from openrag_tui.indexing.loaders.base import Document, DocumentError, read_bytes, single_page
+from openrag_tui.indexing.loaders.base import Document, DocumentError, single_page
 
 
-def load(path: str) -> Document:
+def load(data: bytes) -> Document:
     if importlib.util.find_spec("mammoth") is None:
         raise DocumentError("DOCX needs mammoth: pip install 'openrag-tui[docx]' on every node")
     import mammoth
 
-    data = read_bytes(path)
     try:
         result = mammoth.convert_to_markdown(io.BytesIO(data))
     except Exception as error:  # a zip that is not a Word document, or a broken one

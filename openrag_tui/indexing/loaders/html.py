@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from openrag_tui.indexing.loaders.base import Document, read_text, single_page
+from openrag_tui.indexing.loaders.base import Document, decode_text, single_page
 
 _SKIP = {"script", "style", "head", "template", "noscript"}
 _BLOCKS = {
@@ -51,6 +51,6 @@ def to_markdown(html: str) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
-def load(path: str) -> Document:
-    text = to_markdown(read_text(path))
+def load(data: bytes) -> Document:
+    text = to_markdown(decode_text(data))
     return single_page("html", text)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from openrag_tui.indexing.loaders.base import Document, read_text, single_page
+from openrag_tui.indexing.loaders.base import Document, decode_text, single_page
 
 
-def load(path: str) -> Document:
-    return single_page("markdown", read_text(path))
+def load(data: bytes) -> Document:
+    return single_page("markdown", decode_text(data))

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pypdfium2 as pdfium
 
-from openrag_tui.indexing.loaders.base import Document, DocumentError, read_bytes
+from openrag_tui.indexing.loaders.base import Document, DocumentError
 
 
-def load(path: str) -> Document:
-    data = read_bytes(path)
+def load(data: bytes) -> Document:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as error:

@@ -33,9 +33,9 @@ class Sink(Protocol):
         ...
 
 
-def make_sink(name: str, outputs: Path) -> Sink:
+def make_sink(name: str, outputs: Path, volume: Path | None = None) -> Sink:
     if name != "files":
         raise ValueError(f"unknown sink {name!r} (known: files)")
     from openrag_tui.indexing.sinks.files import FilesSink
 
-    return FilesSink(outputs)
+    return FilesSink(outputs, volume)

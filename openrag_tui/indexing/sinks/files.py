@@ -4,44 +4,87 @@ reader never sees half a document. The JSONL is written last: it is the mark of 
 document, and its content hash makes a repeated write of the same content a no-op. A writer
 killed mid-write (its node or cluster stopped) leaves a hidden temporary file; the next write of
 the same document removes those older than STALE_TEMP_SECONDS (no live write takes that long).
+
+Every output resolves inside the data volume, links followed (a link planted in the outputs
+tree is refused, never written through); a name too long for the file system keeps its start
+and gets a short hash; files get the mode the umask gives any new file (as `touch` would).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from openrag_tui.indexing.errors import DocumentError
 from openrag_tui.indexing.sinks import Indexed
 
 MARKDOWN_SUFFIX = ".md"
 CHUNKS_SUFFIX = ".chunks.jsonl"
 STALE_TEMP_SECONDS = 3600.0
+#: bytes in one file name (ext4, XFS, NFS); the temporary files add a prefix and a suffix
+NAME_MAX = 255
+_TEMP_ROOM = 16
+
+
+def output_name(name: str, suffix: str) -> str:
+    """`name + suffix`, or, when that is too long for a file name, the start of `name`, a `~`,
+    10 hex digits of its hash and the suffix: readable, and unique for each source name."""
+    limit = NAME_MAX - _TEMP_ROOM
+    full = name + suffix
+    if len(full.encode("utf-8")) <= limit:
+        return full
+    tag = "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    room = limit - len((tag + suffix).encode("utf-8"))
+    start = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return start + tag + suffix
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (other threads may create files)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
 
 
 class FilesSink:
-    def __init__(self, outputs: Path) -> None:
+    def __init__(self, outputs: Path, volume: Path | None = None) -> None:
         self.outputs = outputs
+        self.volume = Path(os.path.realpath(volume or outputs))
 
     def paths(self, document: Indexed) -> tuple[Path, Path]:
         base = self.outputs / document.partition / document.relative
-        return base.with_name(base.name + MARKDOWN_SUFFIX), base.with_name(
-            base.name + CHUNKS_SUFFIX
+        return (
+            base.with_name(output_name(base.name, MARKDOWN_SUFFIX)),
+            base.with_name(output_name(base.name, CHUNKS_SUFFIX)),
         )
 
     def write(self, document: Indexed, force: bool) -> tuple[str, bool]:
         markdown, chunks = self.paths(document)
+        self._check_inside(markdown.parent)
         if not force and _stored_hash(chunks) == document.content_hash:
             return str(chunks), False
         markdown.parent.mkdir(parents=True, exist_ok=True)
+        self._check_inside(markdown.parent)  # created through a planted link?
         for path in (markdown, chunks):
             _remove_stale_temps(path)
         _atomic_write(markdown, document.markdown)
         _atomic_write(chunks, "".join(json.dumps(r) + "\n" for r in _records(document)))
         return str(chunks), True
+
+    def _check_inside(self, folder: Path) -> None:
+        real = Path(os.path.realpath(folder))
+        if not real.is_relative_to(self.volume):
+            raise DocumentError(
+                f"its output folder {folder} resolves to {real}, outside DATA_VOLUME "
+                f"({self.volume}): a link in the outputs tree? refused"
+            )
 
 
 def _records(document: Indexed) -> list[dict[str, object]]:
@@ -78,6 +121,7 @@ def _remove_stale_temps(path: Path) -> None:
 def _atomic_write(path: Path, text: str) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
+        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600, made a usual new file
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

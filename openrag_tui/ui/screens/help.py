@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
+
+from openrag_tui.formats import plain
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,15 +32,18 @@ class HelpScreen(ModalScreen[None]):
             yield Static(f"[b]Keys: {self.title_text}[/]", id="help-title")
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=False)
             yield Static(
-                "[dim]arrows, pgup/pgdn, home/end move; enter opens; tab changes table[/]\n"
-                f"Rebind any key by id in {self.keymap_file}\n"
-                "[dim]ctrl+p: command palette · esc: close[/]",
+                Text.assemble(
+                    ("arrows, pgup/pgdn, home/end move; enter opens; tab changes table\n", "dim"),
+                    "Rebind any key by id in ",
+                    plain(self.keymap_file),
+                    ("\nctrl+p: command palette · esc: close", "dim"),
+                ),
                 id="help-footer",
             )
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("key", width=10)
+        table.add_column("key")  # sized to its keys: `^c, super+c` is never cut
         table.add_column("action", width=30)
         table.add_column("id", width=14)
         keys_by_action: dict[str, list[str]] = {}
@@ -55,4 +61,4 @@ class HelpScreen(ModalScreen[None]):
         for action, active in ordered:
             label = active.binding.description + ("" if active.enabled else " (unavailable)")
             keys = ", ".join(keys_by_action[action])
-            table.add_row(keys, label, active.binding.id or "", key=action)
+            table.add_row(plain(keys), plain(label), active.binding.id or "", key=action)

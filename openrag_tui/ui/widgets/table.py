@@ -10,6 +10,8 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from openrag_tui.formats import plain
+
 Cell = str | Text
 
 
@@ -42,10 +44,12 @@ class KeyedTable(DataTable):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def refill(self, rows: Iterable[tuple[str, Sequence[Cell]]]) -> None:
+        """Replace the rows. A `str` cell is shown as plain text (DataTable would read it as
+        markup): names from outside cannot style, link or break the table."""
         selected = self.selected_key
         self.clear()
         for key, cells in rows:
-            self.add_row(*cells, key=key)
+            self.add_row(*(plain(c) if isinstance(c, str) else c for c in cells), key=key)
         if selected is not None and selected in self.rows:
             self.select(selected)
 

@@ -1,0 +1,124 @@
+"""The dashboard client against a hostile server on 127.0.0.1: an endless trickle, bodies of the
+wrong shape or size, redirects elsewhere. Each is one sentence (exit 3 from `status`), fast."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient, DashboardError
+from openrag_tui.cluster.refresh import read_view
+from openrag_tui.config import Settings
+from tests.support.cli import run_cli
+from tests.support.recorded import load_recorded
+
+TRICKLE_SECONDS = 20.0  # how long the trickling server keeps going (bounded: it stops itself)
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    mode = "ok"
+
+    def do_GET(self) -> None:
+        names = {path: name for name, path in ENDPOINTS.items()}
+        if self.mode == "trickle" and self.path == ENDPOINTS["actors_detail"]:
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            deadline = time.monotonic() + TRICKLE_SECONDS
+            try:
+                while time.monotonic() < deadline:
+                    self.wfile.write(b"1\r\n \r\n")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass  # the client gave up, as it should
+            return
+        if self.mode == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://198.51.100.7:8265" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/api/gcs_healthz":
+            return self._reply(b"success")
+        shapes = {
+            "null": b"null",
+            "object": b"{}",
+            "list": b"[]",
+            "huge": b'{"a": "' + b"x" * (70 << 20) + b'"}',
+            "deep": b"[" * 100_000 + b"]" * 100_000,
+        }
+        if self.mode in shapes and self.path == ENDPOINTS["nodes_detail"]:
+            return self._reply(shapes[self.mode])
+        self._reply(json.dumps(load_recorded()[names[self.path]]).encode())
+
+    def _reply(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(OSError):  # the client gave up on a huge body, as it should
+            self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile() -> Iterator[tuple[str, type[_Hostile]]]:
+    handler = type("Handler", (_Hostile,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_endless_trickle_is_cut_at_the_timeout(hostile) -> None:
+    url, handler = hostile
+    handler.mode = "trickle"
+    client = DashboardClient(url, timeout=1.0)
+    began = time.monotonic()
+    with pytest.raises(DashboardError, match="did not answer within 1s"):
+        client.fetch_all()
+    assert time.monotonic() - began < 5
+
+
+@pytest.mark.parametrize("shape", ["null", "object", "list", "huge", "deep"])
+def test_a_body_of_the_wrong_shape_or_size_is_one_sentence(hostile, shape: str) -> None:
+    url, handler = hostile
+    handler.mode = shape
+    with pytest.raises(DashboardError) as raised:
+        read_view(DashboardClient(url, timeout=10), Settings())
+    message = str(raised.value)
+    assert "\n" not in message and url in message
+
+
+def test_status_says_so_in_one_line_and_exits_3(hostile, tmp_path: Path) -> None:
+    url, handler = hostile
+    handler.mode = "object"
+    env = tmp_path / ".env"
+    env.write_text("RAY_POOL_SIZE=1\n")
+    for args in (("status",), ("status", "--json")):
+        result = run_cli(*args, "--dashboard", url, env_file=env, timeout=60)
+        assert result.returncode == 3 and result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert "unexpected shape" in result.stderr
+
+
+def test_a_redirect_to_another_host_is_refused(hostile) -> None:
+    url, handler = hostile
+    handler.mode = "redirect"
+    with pytest.raises(DashboardError, match=r"redirected to http://198\.51\.100\.7:8265.*refused"):
+        DashboardClient(url).get_json(ENDPOINTS["version"])
+    assert DashboardClient(url).healthy() is False
