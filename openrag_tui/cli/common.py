@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -74,17 +75,36 @@ def failure_of(error: BaseException) -> tuple[int, str] | None:
     return None
 
 
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(?P<kind>\w*(?:Error|Exception)): (?P<text>.+)$")
+
+
 def ray_reason(error: BaseException) -> str:
-    """Why a Ray call failed: the innermost cause's own sentence, not Ray's wrapping of it."""
+    """Why a Ray call failed: the original exception's own sentence, not Ray's wrapping of it
+    (a task's error carries it as `cause`; an actor that died in its constructor only in the
+    text of its traceback, whose last exception line says why)."""
+    from openrag_tui.cluster.raylog import clean_line
+
     cause: BaseException = error
     for _ in range(10):  # Ray wraps causes in causes; follow them to the one that says why
         inner = getattr(cause, "cause", None) or cause.__cause__
         if not isinstance(inner, BaseException) or inner is cause:
             break
         cause = inner
-    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    said = lines[-1] if lines and cause is not error else (lines[0] if lines else "")
-    return f"{type(cause).__name__}: {said}" if said else type(cause).__name__
+    if cause is not error and not type(cause).__module__.startswith("ray."):
+        return _sentence(type(cause), str(cause))
+    lines = [clean_line(line).strip() for line in str(error).splitlines()]
+    for line in reversed(lines):
+        found = _EXCEPTION_LINE.match(line)
+        if found and not found["kind"].startswith(("Ray", "Actor", "Task")):
+            return found["text"] if "openrag_tui" in line else f"{found['kind']}: {found['text']}"
+    said = next((line for line in lines if line), "")
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__
+
+
+def _sentence(kind: type[BaseException], text: str) -> str:
+    """Our own errors are sentences already; anything else keeps its type for context."""
+    first = text.strip().splitlines()[0] if text.strip() else kind.__name__
+    return first if kind.__module__.startswith("openrag_tui") else f"{kind.__name__}: {first}"
 
 
 @dataclass
@@ -236,18 +256,15 @@ def open_workspace_of(args: argparse.Namespace) -> Workspace:
 def connected(workspace: Workspace, address: str | None) -> Iterator[None]:
     """Join the cluster as a quiet driver (Ray's output to the log file, not the terminal).
 
-    Once joined, SIGTERM ends the command at once with 143: Ray's core would otherwise dump its
-    stack traces on the way out."""
+    From then on, for the rest of the command, SIGTERM ends it at once with 143: Ray's own
+    handler would exit with 15, and its core dump stack traces on the way out."""
     from openrag_tui.logfile import send_logs_to_file
     from openrag_tui.pools.connection import connect
 
     send_logs_to_file()
     connect(workspace.settings, address, silence_fds=True)
-    previous = signal.signal(signal.SIGTERM, _exit_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    signal.signal(signal.SIGTERM, _exit_terminated)
+    yield
 
 
 def _exit_terminated(_signum: int, _frame: object) -> None:

@@ -9,6 +9,7 @@ last committed state, from which the coordinator resumes.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -87,9 +88,20 @@ def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
             connection.executescript(_SCHEMA)
             _add_missing_columns(connection)
     except (OSError, sqlite3.Error) as error:
-        raise LedgerError(f"cannot open the ledger {path}: {error}") from None
+        raise LedgerError(f"cannot open the ledger {path}: {_why(path, error)}") from None
     connection.row_factory = sqlite3.Row
     return connection
+
+
+def _why(path: Path, error: BaseException) -> str:
+    """SQLite's words, and the likely cause where they are vague ("unable to open")."""
+    said = getattr(error, "strerror", None) or str(error)
+    folder = path.parent
+    if folder.exists() and not os.access(folder, os.W_OK):
+        return f"{said} (its folder {folder} is read-only here)"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{said} (the file is read-only here)"
+    return said
 
 
 def _add_missing_columns(connection: sqlite3.Connection) -> None:
@@ -290,7 +302,9 @@ class Ledger(LedgerReader):
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as error:
-            raise LedgerError(f"cannot write the ledger {self.path}: {error}") from None
+            raise LedgerError(
+                f"cannot write the ledger {self.path}: {_why(self.path, error)}"
+            ) from None
 
     def add_batch(
         self,

@@ -316,4 +316,145 @@ def test_cancel_stops_queued_files_and_retry_runs_failed_ones_again(
     assert f"{failed} failed file(s) queued again" in retried.stdout
     again = finished(setup, summary["batch_id"])
     assert again.counts["FAILED"] == failed
-    assert {t.attempts for t in api.batch_files(setup.where, summary["batch_id"])} == {1}
+    tries = {t.state: t.attempts for t in api.batch_files(setup.where, summary["batch_id"])}
+    assert tries[FileState.FAILED] == 2 and tries[FileState.COMPLETED] == 1  # counted, not reset
+
+
+# Hostile files and names
+
+
+HOSTILE = {
+    "[/].txt": "slash markup",
+    "[red]x[/red].txt": "red markup",
+    "[link=file:/etc/passwd]a[/link].md": "a link",  # the folders `[link=file:`, `etc`, ...
+    "\x1b]0;PWNED\x07.txt": "a window title",
+    "\x1b[2J\x1b[41m.txt": "a screen clear",
+    "n" * 246 + ".txt": "a very long name",
+}
+
+
+def test_hostile_names_are_indexed_and_shown_inert(setup: Setup) -> None:
+    folder = setup.data / "hostile"
+    folder.mkdir()
+    for name, words in HOSTILE.items():  # `[/].txt` is the file `].txt` in the folder `[`
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"A file named with {words}.\n")
+    result = cli(setup, "index", "data/hostile", "--partition", "hostile", "--wait")
+    assert result.returncode == 0, result.stderr
+    for raw in ("\x1b", "\x07"):
+        assert raw not in result.stdout + result.stderr
+    batch_id = result.stdout.splitlines()[0]
+    shown = cli(setup, "batches", "show", batch_id)
+    assert shown.returncode == 0 and "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert "[red]" in shown.stdout and "\\x1b]0;PWNED" in shown.stdout  # shown, inert
+    as_json = json.loads(cli(setup, "batches", "show", batch_id, "--json").stdout)
+    names = {Path(f["path"]).relative_to(folder).as_posix() for f in as_json["files"]}
+    assert names == set(HOSTILE) and {f["state"] for f in as_json["files"]} == {"COMPLETED"}
+    written = outputs(setup, "hostile")
+    assert len(written) == len(HOSTILE)  # the long name under a shortened one
+
+
+def test_files_swapped_after_submission_fail_as_their_own_fault(
+    setup: Setup, tmp_path: Path
+) -> None:
+    """Queued behind a busy batch, three files are swapped for a FIFO, a link to /dev/zero and a
+    link outside: each fails at once with its reason (never retried, never read), the batch ends
+    and a retry fails them again just as fast."""
+    busy = _pdf_folder(setup, "busy", count=16, pages=8)
+    folder = setup.data / "swapped"
+    folder.mkdir()
+    for name in ("fifo.txt", "zero.txt", "outside.txt", "kept.txt", "big.txt"):
+        (folder / name).write_text(f"{name}\n")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    busy_id = submit(setup, [str(busy)], "busy")
+    batch_id = submit(setup, [str(folder)], "swapped")
+    for name in ("fifo.txt", "zero.txt", "outside.txt"):
+        (folder / name).unlink()
+    os.mkfifo(folder / "fifo.txt")
+    (folder / "zero.txt").symlink_to("/dev/zero")
+    (folder / "outside.txt").symlink_to(outside)
+    with open(folder / "big.txt", "r+b") as handle:
+        handle.truncate(1 << 30)  # 1 GiB, sparse
+    progress = finished(setup, batch_id)
+    files = {Path(t.path).name: t for t in api.batch_files(setup.where, batch_id)}
+    assert progress.counts == {"COMPLETED": 1, "FAILED": 4}
+    assert "not a regular file" in files["fifo.txt"].error
+    for name in ("zero.txt", "outside.txt"):
+        assert "symbolic link" in files[name].error or "no longer resolves" in files[name].error
+    assert files["big.txt"].error == "too large (1,024 MB > 200 MB)"
+    assert all(t.attempts == 1 for t in files.values())
+    assert "secret" not in json.dumps(outputs(setup, "swapped"))
+    retried = cli(setup, "batches", "retry", batch_id)
+    assert retried.returncode == 0, retried.stderr
+    assert finished(setup, batch_id).counts == {"COMPLETED": 1, "FAILED": 4}
+    finished(setup, busy_id)
+
+
+def test_a_link_in_the_outputs_tree_is_refused_and_nothing_written_there(
+    setup: Setup, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    setup.where.outputs.mkdir(parents=True, exist_ok=True)
+    (setup.where.outputs / "planted").symlink_to(elsewhere)
+    folder = setup.data / "planted-src"
+    folder.mkdir()
+    (folder / "a.txt").write_text("hello\n")
+    progress = finished(setup, submit(setup, [str(folder)], "planted"))
+    (task,) = api.batch_files(setup.where, progress.batch_id)
+    assert task.state is FileState.FAILED and "outside DATA_VOLUME" in task.error
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_sigterm_to_index_wait_exits_quietly_with_143(setup: Setup) -> None:
+    folder = _pdf_folder(setup, "terminated", count=8, pages=4)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "openrag_tui", "index", str(folder), "--partition", "terminated",
+         "--wait", "--env", str(setup.env_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "XDG_STATE_HOME": str(setup.env_file.parent)},
+    )  # fmt: skip
+    try:
+        first = waiting.stdout.readline()  # the batch id: it is waiting now
+        assert first.strip(), waiting.stderr.read()
+        waiting.send_signal(signal.SIGTERM)
+        code = waiting.wait(timeout=30)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    err = waiting.stderr.read()
+    assert code == 143, err
+    assert "Traceback" not in err and "absl" not in err and "*** SIGTERM" not in err
+    finished(setup, first.strip())  # the batch goes on without its submitter
+
+
+def test_a_ledger_that_cannot_be_written_says_why(setup: Setup, tmp_path: Path) -> None:
+    """The coordinator of another namespace on a read-only ledger folder (an immutable folder
+    stands for a volume mounted read-only: root writes through plain permissions): `index`
+    exits 1 with one line that says the folder is read-only, no Ray traceback, no escape."""
+    volume = tmp_path / "ro"
+    (volume / "docs").mkdir(parents=True)
+    (volume / "docs" / "a.txt").write_text("hello\n")
+    (volume / ".openrag-tui").mkdir()
+    env = tmp_path / ".env"
+    namespace = f"ortui-ro-{uuid.uuid4().hex[:8]}"
+    env.write_text(
+        setup.env_file.read_text().replace(NAMESPACE, namespace).replace("./data", str(volume))
+    )
+    if subprocess.run(["chattr", "+i", str(volume / ".openrag-tui")]).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "openrag_tui", "index", str(volume / "docs"),
+             "--partition", "ro", "--env", str(env)],
+            capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+            env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+        )  # fmt: skip
+    finally:
+        subprocess.run(["chattr", "-i", str(volume / ".openrag-tui")], check=True)
+        end_namespace(namespace)
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "read-only" in line and "cannot open the ledger" in line, line
+    assert "\x1b" not in line and "Traceback" not in line
