@@ -51,11 +51,14 @@ def gpu_bar(node: NodeAllocation, width: int = 12) -> Text:
     return bar.append(FREE_GLYPH * (width - cells_used), style=FREE_STYLE)
 
 
+def bar_legend_parts() -> list[Text]:
+    """`█ indexer`, `▓ marker`, `▒ other`, `░ free`: what each glyph of the bar is."""
+    parts = [Text(f"{glyph} {key}", style=style) for key, glyph, style in BAR_PARTS]
+    return [*parts, Text(f"{FREE_GLYPH} free", style=FREE_STYLE)]
+
+
 def bar_legend() -> Text:
-    legend = Text()
-    for key, glyph, style in BAR_PARTS:
-        legend.append(f"{glyph} {key}  ", style=style)
-    return legend.append(f"{FREE_GLYPH} free", style=FREE_STYLE)
+    return Text("  ").join(bar_legend_parts())
 
 
 def node_label(node: NodeAllocation) -> str:

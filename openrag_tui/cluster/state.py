@@ -329,7 +329,7 @@ def death_reason(cause: Any) -> str:
         message = str(died.get("error_message") or "").lower()
         if "memory" in message and ("oom" in message or "low on memory" in message):
             return "out_of_memory"
-        if "exit_actor" in message:
+        if "exit_actor" in message or "intended_user_exit" in message:
             return "exited"
         return _REASON_OF_DIED_ERROR.get(str(died.get("reason") or ""), "unknown")
     return "unknown"

@@ -146,6 +146,9 @@ class BatchProgress:
     pages_done: int = 0
     first_start: float | None = None
     last_finish: float | None = None
+    retried_at: float | None = None  # the last `batches retry`: rates count from there
+    done_since_retry: int = 0
+    pages_since_retry: int = 0
 
     @property
     def total(self) -> int:
@@ -180,20 +183,29 @@ class BatchProgress:
         end = self.last_finish if self.finished and self.last_finish else now
         return max(end - self.first_start, 1e-9)
 
+    def _rate(self, now: float, overall: int, since_retry: int) -> float | None:
+        """Per second over the run, or, after a retry, over what ran since it (None until a
+        file of the retry finished: a rate of 0 would only say the retry just began)."""
+        if self.retried_at is None or self.first_start is None:
+            elapsed = self._elapsed(now)
+            return None if elapsed is None else overall / elapsed
+        if not since_retry:
+            return None
+        end = self.last_finish if self.finished and self.last_finish else now
+        return since_retry / max(end - self.retried_at, 1e-9)
+
     def files_per_second(self, now: float) -> float | None:
-        elapsed = self._elapsed(now)
-        return None if elapsed is None else self.done / elapsed
+        return self._rate(now, self.done, self.done_since_retry)
 
     def pages_per_second(self, now: float) -> float | None:
-        elapsed = self._elapsed(now)
-        return None if elapsed is None else self.pages_done / elapsed
+        return self._rate(now, self.pages_done, self.pages_since_retry)
 
     def duration_seconds(self, now: float) -> float | None:
         """How long the batch has run so far (or ran, once finished); None before it started."""
         return None if self.first_start is None else self._elapsed(now)
 
     def eta_seconds(self, now: float) -> float | None:
-        """Seconds left at the rate so far; 0 once finished, None before any file finished."""
+        """Seconds left at the rate so far; 0 once finished, None before a rate is known."""
         if self.finished:
             return 0.0
         rate = self.files_per_second(now)

@@ -101,7 +101,7 @@ class Coordinator:
         return count
 
     async def retry(self, batch_id: str) -> int:
-        count = self._ledger.retry(batch_id)
+        count = self._ledger.retry(batch_id, time.time())
         self._wake.set()
         return count
 

@@ -59,7 +59,7 @@ CREATE INDEX IF NOT EXISTS files_hash ON files(content_hash);
 """
 #: columns added since the first schema: a writer adds them to an older ledger on opening it
 _ADDED_COLUMNS = {
-    "batches": {"config": "TEXT"},  # the whole BatchConfig as JSON
+    "batches": {"config": "TEXT", "retried_at": "REAL"},  # the BatchConfig as JSON
     "files": {"budget": "INTEGER NOT NULL DEFAULT 0"},  # attempts used before the last retry
 }
 _UPDATABLE = {
@@ -241,10 +241,13 @@ def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
             (row["id"], *known),
         ).fetchall()
     )
-    pages, first, last = db.execute(
+    retried_at = _column(row, "retried_at", None)
+    pages, first, last, since, pages_since = db.execute(
         "SELECT COALESCE(SUM(CASE WHEN state = 'COMPLETED' THEN pages END), 0), "
-        "MIN(started_at), MAX(finished_at) FROM files WHERE batch_id = ?",
-        (row["id"],),
+        "MIN(started_at), MAX(finished_at), COUNT(CASE WHEN finished_at >= ?1 THEN 1 END), "
+        "COALESCE(SUM(CASE WHEN state = 'COMPLETED' AND finished_at >= ?1 THEN pages END), 0) "
+        "FROM files WHERE batch_id = ?2",
+        (retried_at if retried_at is not None else float("inf"), row["id"]),
     ).fetchone()
     try:
         metadata = json.loads(row["metadata"])
@@ -264,6 +267,9 @@ def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
         pages_done=pages,
         first_start=first,
         last_finish=last,
+        retried_at=retried_at,
+        done_since_retry=since,
+        pages_since_retry=pages_since,
     )
 
 
@@ -406,13 +412,17 @@ class Ledger(LedgerReader):
                 (now, batch_id),
             ).rowcount
 
-    def retry(self, batch_id: str) -> int:
+    def retry(self, batch_id: str, now: float) -> int:
         """FAILED files go back to QUEUED with a fresh budget of attempts (`attempts` keeps
-        counting every attempt; `budget` is where the new budget starts)."""
+        counting every attempt; `budget` is where the new budget starts); the batch's rates
+        count from now."""
         batch_id = self.batch(batch_id).batch_id
         with self._write() as db:
-            return db.execute(
+            count = db.execute(
                 "UPDATE files SET state = 'QUEUED', budget = attempts, error = NULL, "
                 "started_at = NULL, finished_at = NULL WHERE batch_id = ? AND state = 'FAILED'",
                 (batch_id,),
             ).rowcount
+            if count:
+                db.execute("UPDATE batches SET retried_at = ? WHERE id = ?", (now, batch_id))
+            return count

@@ -26,6 +26,8 @@ from openrag_tui.pools.spec import actor_index, actor_name
 from openrag_tui.pools.workers import CONTROL_CALLS, WORKER_CLASSES
 
 MAX_ATTEMPTS = 3
+#: how long a retired actor may take to end itself before it is killed
+END_GRACE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 30.0
 
 
@@ -101,7 +103,7 @@ class PoolSupervisor:
         self._target = 0
         names = list(self._roster.members)
         for name in names:
-            self._end(name)
+            self._end(name, at_once=True)
         self._bump()
         return names
 
@@ -175,11 +177,20 @@ class PoolSupervisor:
         asyncio.get_running_loop().call_later(delay, self._reconcile)
         self._bump()
 
-    def _end(self, name: str) -> None:
+    def _end(self, name: str, at_once: bool = False) -> None:
+        """A drained actor ends itself (an intended exit); `at_once` (teardown) kills it.
+        One that does not end within END_GRACE_SECONDS is killed all the same."""
         self._roster.remove(name)
         handle = self._handles.pop(name, None)
-        if handle is not None:
+        if handle is None:
+            return
+        if at_once:
             ray.kill(handle, no_restart=True)
+            return
+        handle.end.remote()
+        asyncio.get_running_loop().call_later(
+            END_GRACE_SECONDS, lambda: ray.kill(handle, no_restart=True)
+        )
 
     def _reconcile(self) -> None:
         """Move toward the target: revive or create, retire, end the drained; then dispatch."""

@@ -3,8 +3,9 @@ they are the `worker_class` of each pool in `config.pools.FACTS` (a test holds t
 are plain classes: the supervisor makes them Ray actors.
 
 Both are async actors. Besides the task slots, each keeps two calls open for its supervisor:
-`ready` (answered once constructed) and `lifeline` (never answered), whose failure is how the
-supervisor learns at once that an idle actor died.
+`ready` (answered once constructed) and `lifeline` (answered only when the actor is retired),
+whose failure is how the supervisor learns at once that an idle actor died. A retired actor
+ends itself (`end`): Ray records an intended exit, not a kill, so no death is reported for it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import ray
+
 from openrag_tui.config.pools import PoolSpec
 from openrag_tui.pools.processes import ChildPool
 
-#: calls an actor serves beyond its task slots: `lifeline`, and `ready` or `stats`
+#: calls an actor serves beyond its task slots: `lifeline`, and `ready`, `stats` or `end`
 CONTROL_CALLS = 2
 
 
@@ -28,12 +31,21 @@ class _Worker:
     def __init__(self) -> None:
         self._in_flight = 0
         self._done = 0
+        self._retired: asyncio.Event | None = None
 
     async def ready(self) -> int:
         return os.getpid()
 
     async def lifeline(self) -> None:
-        await asyncio.Event().wait()
+        self._retired = self._retired or asyncio.Event()
+        await self._retired.wait()
+
+    async def end(self) -> None:
+        """Retired with nothing in flight: answer the lifeline, then exit as intended."""
+        self._retired = self._retired or asyncio.Event()
+        self._retired.set()
+        await asyncio.sleep(0)  # let the lifeline's answer go out first
+        ray.actor.exit_actor()
 
     async def run(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
         self._in_flight += 1

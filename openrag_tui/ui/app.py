@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import BindingType
 from textual.notifications import SeverityLevel
@@ -18,7 +18,7 @@ from openrag_tui.cluster.processes import processes_summary
 from openrag_tui.cluster.targets import LifecycleError, LocalHead, start_question
 from openrag_tui.formats import safe, safe_lines
 from openrag_tui.ui.backend import Backend, ClientFactory
-from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap
+from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap, refused_key
 from openrag_tui.ui.messages import EnvReloaded
 from openrag_tui.ui.screens.batches import BatchesScreen
 from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
@@ -96,6 +96,16 @@ class OpenRagApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.allows(action)
+
+    def on_key(self, event: events.Key) -> None:
+        """In --read-only a changing key is not bound: say why nothing happens."""
+        if not self.read_only:
+            return
+        ids = [getattr(b, "id", None) for b in (*self.screen.BINDINGS, *self.BINDINGS)]
+        refused = refused_key(event.key, self.screen.active_bindings, ids, self.keymap.keys)
+        if refused:
+            event.stop()
+            self.notify(f"Read-only: {refused} is off (the panel was opened with --read-only).")
 
     # ------------------------------------------------------------ actions
 
@@ -202,8 +212,10 @@ class OpenRagApp(App[int]):
         """Pick up edits made elsewhere (another operator, an editor on the head node)."""
         try:
             if self.backend.env_changed_on_disk():
-                self.backend.reload_workspace()
+                workspace = self.backend.reload_workspace()
                 self.call_from_thread(self.broadcast_env_reloaded)
+                where = display_path(workspace.location.path)
+                self.call_from_thread(self.notify, f"{where} changed on disk: read again.")
         except Exception as error:  # an unreadable file must not stop the watch: say so
             self.call_from_thread(self.notify, str(error), title=".env", severity="error")
 

@@ -23,6 +23,7 @@ from openrag_tui.cluster.processes import ProcessStream, RayProcess, ray_process
 from openrag_tui.cluster.refresh import read_view
 from openrag_tui.cluster.state import ClusterState
 from openrag_tui.cluster.targets import Target, choose_target
+from openrag_tui.cluster.warnings import death_sentence, deaths
 from openrag_tui.config import set_env_values
 from openrag_tui.indexing.batch import BatchProgress, FileTask
 from openrag_tui.indexing.ledger import LedgerReader
@@ -68,15 +69,18 @@ class Backend:
         """The dashboard's URL as the screens show it (credentials masked)."""
         return self.workspace.dashboard_display
 
-    def read_view(self) -> ClusterView:
-        """One refresh; raises DashboardError when the dashboard does not answer."""
+    def read_view(self) -> tuple[ClusterView, str | None]:
+        """One refresh, and a sentence about the pool actors that died since the last one (the
+        view's warnings keep naming every dead one Ray still lists); raises DashboardError when
+        the dashboard does not answer."""
         with self._lock:
             if self._client is None:
                 self._client = self._client_factory(self.workspace)
             client, settings, previous = self._client, self.workspace.settings, self._previous
-        view = read_view(client, settings, clock=self.clock, previous=previous)
+        view = read_view(client, settings, clock=self.clock)
         self._previous = view.state
-        return view
+        died = [] if previous is None else deaths(view.state, previous)
+        return view, death_sentence(died, since_last=True) if died else None
 
     def reload_workspace(self) -> Workspace:
         """Read the .env again (edited here or elsewhere); the dashboard URL may change, so the

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from textual.binding import Binding
 
 #: actions that change something: pool sizes, the .env, the cluster, batches (gone in --read-only)
 CHANGING_ACTIONS: set[str] = set()
+#: binding id -> (its default keys, what it does), for the changing ones
+CHANGING_KEYS: dict[str, tuple[str, str]] = {}
 
 
 def key(
@@ -39,8 +42,30 @@ def key(
     """
     if changes:
         CHANGING_ACTIONS.add(action.removeprefix("app.").split("(")[0])
+        CHANGING_KEYS[binding_id] = (keys, description)
     footer_group = Binding.Group(group) if group else None
     return Binding(keys, action, description, show=show, id=binding_id, group=footer_group)
+
+
+def refused_key(
+    pressed: str,
+    active: Mapping[str, object],
+    ids: Iterable[str | None],
+    keymap: Mapping[str, str],
+) -> str | None:
+    """What a key would have done on a screen with binding `ids` had the panel not been
+    read-only (None: not a changing key there, or one the screen serves). `keymap` is the
+    operator's rebinding by id."""
+    if pressed in active:
+        return None
+    for binding_id in ids:
+        if binding_id not in CHANGING_KEYS:
+            continue
+        keys, description = CHANGING_KEYS[binding_id]
+        bound = keymap.get(binding_id, keys)
+        if pressed in {k.strip() for k in bound.split(",")}:
+            return description
+    return None
 
 
 def keymap_path() -> Path:

@@ -8,11 +8,12 @@ from openrag_tui.cluster.allocation import ClusterView
 
 
 class ViewRead(Message):
-    """A refresh finished with a new view of the cluster."""
+    """A refresh finished with a new view of the cluster (`died`: who died since the last)."""
 
-    def __init__(self, view: ClusterView) -> None:
+    def __init__(self, view: ClusterView, died: str | None = None) -> None:
         super().__init__()
         self.view = view
+        self.died = died
 
 
 class ReadFailed(Message):

@@ -294,3 +294,35 @@ def test_a_target_beyond_capacity_stays_pending_and_status_says_why(
         assert named_actors(namespace) == set()
     finally:
         end_namespace(namespace)
+
+
+def _status(deployment: Deployment) -> dict:
+    result = cli(
+        "status", "--json", "--dashboard", deployment.cluster.dashboard_url,
+        env_file=deployment.env_file,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_retired_actors_are_no_deaths_but_a_killed_one_is_with_its_cause(
+    pools: Deployment,
+) -> None:
+    """A scale-down ends its actors as intended exits: nothing to warn about. An actor killed
+    by hand is a death, with Ray's cause, in the warnings and in `deaths`."""
+    resize("indexer", 3)
+    resize("indexer", 1)
+    ours = lambda status: [d for d in status["deaths"] if d["namespace"] == NAMESPACE]  # noqa: E731
+    assert ours(_status(pools)) == []
+    (victim,) = control.state("indexer").names(Phase.ALIVE)
+    ray.kill(ray.get_actor(victim))
+    status = wait_until(lambda: ours(s := _status(pools)) and s, 30, "the kill in the listing")
+    (death,) = ours(status)
+    assert (death["name"], death["pool"], death["owner"], death["reason"]) == (
+        victim, "indexer", "openrag-tui", "killed",
+    )  # fmt: skip
+    assert death["cause"] == "killed by a user (ray.kill)"
+    assert any("killed by a user (ray.kill)" in warning for warning in status["warnings"])
+    indexer = next(pool for pool in status["pools"] if pool["name"] == "indexer")
+    assert indexer["owners"]["openrag-tui"]["dead"] >= 1
+    wait_until(lambda: control.state("indexer").alive == 1, 30, "the killed actor replaced")

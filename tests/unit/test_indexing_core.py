@@ -114,7 +114,7 @@ def test_same_content_is_found_in_the_partition_only(ledger: Ledger) -> None:
 def test_cancel_stops_queued_files_and_retry_requeues_failed_ones(ledger: Ledger) -> None:
     ledger.update("b1", 0, state=FileState.FAILED, attempts=3, error="broken")
     assert ledger.cancel("b1", now=30.0) == 1
-    assert ledger.retry("b1") == 1
+    assert ledger.retry("b1", now=40.0) == 1
     first, second = ledger.files("b1")
     # attempts keep counting (the operator sees 3, then 4); the budget starts again from 3
     assert (first.state, first.attempts, first.budget, first.error) == (
@@ -215,3 +215,20 @@ def test_a_glob_works_when_the_volume_lies_under_a_hidden_folder(tmp_path: Path)
         assert [Path(p).name for p in found] == ["a.pdf", "b.pdf"]
     found = expand(["**/*.pdf"], where, volume).files
     assert [Path(p).relative_to(volume).as_posix() for p in found] == ["docs/a.pdf", "docs/b.pdf"]
+
+
+def test_after_a_retry_rates_count_from_the_retry_not_from_the_first_start(
+    ledger: Ledger,
+) -> None:
+    """A retried batch reads `–` until a retried file finishes, then the rate since the retry
+    (its old run, long ago, does not drag the rate to 0.0)."""
+    ledger.update("b1", 0, state=FileState.COMPLETED, started_at=10.0, finished_at=20.0, pages=2)
+    ledger.update("b1", 1, state=FileState.FAILED, attempts=1, started_at=10.0, finished_at=20.0)
+    assert ledger.retry("b1", now=1000.0) == 1
+    progress = ledger.batch("b1")
+    assert progress.files_per_second(1010.0) is None and progress.eta_seconds(1010.0) is None
+    ledger.update("b1", 1, state=FileState.COMPLETED, attempts=2, started_at=1001.0,
+                  finished_at=1004.0, pages=4)  # fmt: skip
+    progress = ledger.batch("b1")
+    assert progress.finished and progress.files_per_second(2000.0) == 1 / 4.0
+    assert progress.pages_per_second(2000.0) == 4 / 4.0

@@ -42,7 +42,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(plain(self.question), id="question")
+            yield Static(plain_lines(self.question), id="question")
             if self.details:
                 with VerticalScroll(id="details"):
                     yield Static(plain_lines(self.details))

@@ -21,7 +21,7 @@ from openrag_tui.cluster.allocation import ClusterView, PoolStatus
 from openrag_tui.cluster.dashboard import DashboardError
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
 from openrag_tui.formats import plain
-from openrag_tui.render import bar_legend, pending_lines, warning_lines
+from openrag_tui.render import bar_legend_parts, pending_lines, warning_lines
 from openrag_tui.ui.backend import Backend, child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import ClusterChanged, EnvReloaded, ReadFailed, ViewRead
@@ -30,6 +30,7 @@ from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.node_detail import NodeDetailScreen
 from openrag_tui.ui.screens.scale_dialog import ScaleScreen
 from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
+from openrag_tui.ui.widgets.fitted import FittedLine, Part
 from openrag_tui.ui.widgets.status_bar import Freshness, StatusBar
 from openrag_tui.ui.workers import OneAtATime
 
@@ -96,6 +97,7 @@ class MainScreen(PanelScreen):
         self.interval = backend.workspace.settings.refresh_seconds
         self.sort = SORTS[0]
         self.filter_text = ""
+        self._filter_matches = True
         self._poll_flight = OneAtATime("poll", release_on_return=False)
         self._next_poll: Timer | None = None
         self._unshown: ClusterView | None = None
@@ -109,7 +111,7 @@ class MainScreen(PanelScreen):
         yield Input(placeholder="filter nodes (host, ip, state); esc clears", id="filter")
         with VerticalScroll(id="body"):
             yield NodesTable(id="nodes")
-            yield Static(id="legend")
+            yield FittedLine(id="legend")
             yield PoolsTable(id="pools")
             yield Static(id="pool-progress")
             yield Static(id="pending")
@@ -141,7 +143,7 @@ class MainScreen(PanelScreen):
 
     def _read_cluster(self) -> None:
         try:
-            self.post_message(ViewRead(self.backend.read_view()))
+            self.post_message(ViewRead(*self.backend.read_view()))
         except DashboardError as error:
             self.post_message(ReadFailed(str(error)))
         except Exception as error:  # a bug must not kill the poll loop: show it and go on
@@ -168,6 +170,8 @@ class MainScreen(PanelScreen):
         self.failures = 0
         self.last_error = ""
         self.view = message.view
+        if message.died:
+            self.notify(message.died, title="Actors died", severity="warning", timeout=15)
         self._show_view(message.view)
         self._arm_next_poll(self.interval)
 
@@ -196,7 +200,12 @@ class MainScreen(PanelScreen):
             self._unshown = view
             return
         self._unshown = None
-        self.query_one(NodesTable).show(view, self.filter_text, self.sort)
+        nodes = self.query_one(NodesTable)
+        nodes.show(view, self.filter_text, self.sort)
+        matches = bool(nodes.row_count) or not self.filter_text
+        if matches != self._filter_matches:
+            self._filter_matches = matches
+            self._show_legend()
         self.query_one(PoolsTable).show(view)
         pending = self.query_one("#pending", Static)
         pending.display = bool(view.pending)
@@ -207,11 +216,19 @@ class MainScreen(PanelScreen):
         self._show_status()
 
     def _show_legend(self) -> None:
-        legend = bar_legend()
-        legend.append(f"  / filter · o sort: {self.sort} · i every {self.interval:g}s", style="dim")
+        """The bar's glyphs, then the view's settings; the key hints go first when narrow."""
+        parts = [Part(glyph, 3) for glyph in bar_legend_parts()]
+        parts += [
+            Part(Text("/ filter", style="dim"), 1),
+            Part(Text(f"o sort: {self.sort}", style="dim"), 2),
+            Part(Text(f"i every {self.interval:g}s", style="dim"), 4),
+        ]
         if self.filter_text:
-            legend.append(f" · filter “{self.filter_text}”", style="bold")
-        self.query_one("#legend", Static).update(legend)
+            said = Text.assemble("filter “", plain(self.filter_text), "”", style="bold")
+            if not self._filter_matches:
+                said.append(": no node matches (esc clears)", style="bold yellow")
+            parts.append(Part(said, 5))
+        self.query_one("#legend", FittedLine).show(parts)
 
     def _show_env_problems(self) -> None:
         """Every error in full (wrapped), then the count of warnings: never a cut line."""
@@ -241,8 +258,9 @@ class MainScreen(PanelScreen):
             interval=self.interval,
             paused=self.paused,
             failing=self.failures > 0,
+            read_only=self.app.read_only,
         )
-        self.query_one(StatusBar).show(self.backend.dashboard_url, freshness)
+        self.query_one(StatusBar).show_status(self.backend.dashboard_url, freshness)
         banner = self.query_one("#banner", Static)
         banner.display = self.failures > 0
         if self.failures:
@@ -264,6 +282,10 @@ class MainScreen(PanelScreen):
     def action_refresh_now(self) -> None:
         if self._polling:
             return  # one is in flight; its result is as fresh as a new one
+        if self.paused:  # one read, and the panel stays paused: say so
+            self.notify("Paused: read once now; p resumes the refresh.", timeout=4)
+            self._poll()
+            return
         self._restart_polling()
 
     def action_toggle_pause(self) -> None:

@@ -23,36 +23,56 @@ from openrag_tui.render import (
 )
 from openrag_tui.ui.widgets.table import KeyedTable
 
-NODE_WIDTH = 22
+NODE_WIDTH = (10, 40)  # the node's name shrinks within these to leave the figures whole
+BAR_WIDTH = (6, 12)
+#: what a DataTable cell adds around its content
+CELL_PADDING = 2
 
 
 class NodesTable(KeyedTable):
     COLUMNS = (
-        ("node", NODE_WIDTH),
+        ("node", None),
         ("", None),
         ("state", None),
-        ("GPU", 12),
+        ("GPU", None),
         ("reserved", None),
         ("free", None),
         ("physical", None),
     )
 
     def show(self, view: ClusterView, filter_text: str = "", sort: str = "default") -> None:
+        """The matching nodes; the name and the bar give up room first on a narrow screen."""
         labels = node_labels(view.nodes)
+        nodes = sorted_nodes(matching_nodes(view.nodes, filter_text, labels), sort)
+        figures = [
+            (
+                "head" if node.node.is_head else "",
+                node.node.state,
+                reserved_text(node.gpus_reserved, node.gpus_total),
+                amount(node.gpus_free),
+                physical_gpus(node),
+            )
+            for node in nodes
+        ]
+        widths = [max([len(label)] + [len(row[i]) for row in figures]) for i, label in
+                  enumerate(("", "state", "reserved", "free", "physical"))]  # fmt: skip
+        room = (self.size.width or 80) - sum(widths) - CELL_PADDING * len(self.COLUMNS) - 1
+        bar = max(BAR_WIDTH[0], min(BAR_WIDTH[1], room - NODE_WIDTH[0]))
+        name = max(NODE_WIDTH[0], min(NODE_WIDTH[1], room - bar))
         self.refill(
             (
                 node.node.node_id,
                 (
-                    shorten_middle(labels[node.node.node_id], NODE_WIDTH),
-                    "head" if node.node.is_head else "",
-                    _state(node.node.state),
-                    gpu_bar(node),
-                    reserved_text(node.gpus_reserved, node.gpus_total),
-                    amount(node.gpus_free),
-                    physical_gpus(node),
+                    shorten_middle(labels[node.node.node_id], name),
+                    head,
+                    _state(state),
+                    gpu_bar(node, width=bar),
+                    reserved,
+                    free,
+                    physical,
                 ),
             )
-            for node in sorted_nodes(matching_nodes(view.nodes, filter_text, labels), sort)
+            for node, (head, state, reserved, free, physical) in zip(nodes, figures, strict=True)
         )
 
 
