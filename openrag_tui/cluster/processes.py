@@ -178,7 +178,7 @@ def _is_ray(name: str, args: Sequence[str], patterns: Sequence[Sequence[object]]
     return any(str(keyword) in (name if by_name else command) for keyword, by_name in patterns)
 
 
-def summarize_command(args: Sequence[str], width: int = 54) -> str:
+def summarize_command(args: Sequence[str], width: int = 42) -> str:
     """A command line that fits a row of 80 columns: absolute paths shortened to their last
     part, runs of blanks (setproctitle pads with them) collapsed, then cut."""
     parts = [Path(arg).name if arg.startswith("/") else arg for arg in args]
