@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from openrag_tui.config.locations import log_path, state_dir
 
-def state_dir() -> Path:
-    """`$XDG_STATE_HOME/openrag-tui` (default `~/.local/state/openrag-tui`)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(Path.home(), ".local", "state")
-    return Path(base) / "openrag-tui"
-
-
-def log_path() -> Path:
-    return state_dir() / "openrag-tui.log"
+__all__ = ["log_path", "send_logs_to_file", "state_dir"]
 
 
 def send_logs_to_file() -> Path:

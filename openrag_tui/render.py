@@ -17,7 +17,8 @@ from rich.text import Text
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
 from openrag_tui.config.pools import FACTS, OPENRAG
-from openrag_tui.formats import DASH, plain, safe
+from openrag_tui.formats import DASH, count, plain, safe
+from openrag_tui.indexing.vectorstatus import VectorStoreStatus
 
 #: (reserved_by key, glyph, style) in the order the bar draws them
 BAR_PARTS: tuple[tuple[str, str, str], ...] = (
@@ -216,10 +217,33 @@ def warning_lines(view: ClusterView) -> Text:
     return text
 
 
-def render_view(view: ClusterView, dashboard_url: str) -> RenderableType:
+def vector_store_line(status: VectorStoreStatus) -> Text:
+    """`vectors ✓ http://127.0.0.1:19530 openrag_tui: 1.2k chunks in 3 partitions`, or
+    `vectors ✗ http://127.0.0.1:19530: nothing answers (Connection refused)`."""
+    line = Text("vectors ", style="bold")
+    if status.sink != "milvus":
+        return line.append("none (OPENRAG_TUI_SINK=files)", style="dim")
+    if not status.reachable:
+        line.append("✗ ", style="bold red").append_text(plain(f"{status.uri}: "))
+        return line.append_text(plain(status.error or "", "red"))
+    line.append("✓ ", style="bold green")
+    partitions = len(status.partitions)
+    return line.append_text(
+        plain(
+            f"{status.uri} {status.collection}: {count(status.chunks)} chunks in {partitions} "
+            f"partition{'' if partitions == 1 else 's'}"
+        )
+    )
+
+
+def render_view(
+    view: ClusterView, dashboard_url: str, vectors: VectorStoreStatus | None = None
+) -> RenderableType:
     """The whole `status` report."""
     header = plain(f"{dashboard_url}  Ray {view.state.ray_version}  {len(view.nodes)} nodes")
     parts: list[RenderableType] = [header, nodes_table(view), bar_legend(), pools_table(view)]
+    if vectors is not None:
+        parts.append(vector_store_line(vectors))
     if view.pending:
         parts += [Text("Pending actors", style="bold"), pending_lines(view)]
     if view.warnings:

@@ -41,3 +41,12 @@ def ray_cluster() -> Iterator[TestCluster]:
     """A real two-node cluster (head 4 declared GPUs, worker 2), shared by the session."""
     with running_cluster((4, 2)) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def milvus():
+    """A real Milvus Lite server (its own port and folder), shared by the session."""
+    from tests.support.milvus import running_milvus
+
+    with running_milvus() as server:
+        yield server

@@ -55,14 +55,24 @@ def failure_of(error: BaseException) -> tuple[int, str] | None:
     from openrag_tui.config import EnvFileError
     from openrag_tui.config.pools import UnknownPool
     from openrag_tui.indexing.batch import BadPartition
-    from openrag_tui.indexing.errors import BadInput, CoordinatorMismatch
+    from openrag_tui.indexing.errors import (
+        AuthRefused,
+        BadInput,
+        CoordinatorMismatch,
+        DocumentError,
+        Unavailable,
+    )
     from openrag_tui.indexing.ledger import LedgerError
     from openrag_tui.indexing.paths import BadPath
     from openrag_tui.pools.errors import ClusterUnreachable, PoolsNotDeployed
 
     codes: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
-        ((EnvFileError, LifecycleError, UnknownPool, BadPath, BadPartition, BadInput), EXIT_USAGE),
-        ((DashboardError, ClusterUnreachable), EXIT_UNREACHABLE),
+        (
+            (EnvFileError, LifecycleError, UnknownPool, BadPath, BadPartition, BadInput),
+            EXIT_USAGE,
+        ),
+        ((DashboardError, ClusterUnreachable, Unavailable), EXIT_UNREACHABLE),
+        ((DocumentError, AuthRefused), EXIT_USAGE),  # e.g. another embedder; AUTH_TOKEN
         ((PoolsNotDeployed, CoordinatorMismatch, LedgerError), EXIT_FAILED),
     )
     if isinstance(error, Failed):

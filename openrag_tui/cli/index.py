@@ -44,7 +44,9 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 32
 _SETTINGS = {
     "DATA_VOLUME", "PDF_LOADER", "OPENRAG_TUI_CHUNK_SIZE", "OPENRAG_TUI_CHUNK_OVERLAP",
-    "OPENRAG_TUI_LEDGER", "OPENRAG_TUI_NAMESPACE",
+    "OPENRAG_TUI_LEDGER", "OPENRAG_TUI_NAMESPACE", "OPENRAG_TUI_MAX_FILE_MB", "OPENRAG_TUI_SINK",
+    "OPENRAG_TUI_COLLECTION", "OPENRAG_TUI_EMBEDDER", "EMBEDDER_BASE_URL", "VDB_HOST",
+    "VDB_PORT",
 }  # fmt: skip
 
 
@@ -114,10 +116,14 @@ def _index(args: argparse.Namespace, out: Output) -> int:
     metadata = parse_metadata(args.metadata)
     where = _where(workspace)
     request = api.plan_batch(
-        workspace.settings, where, args.paths, args.partition, metadata, args.force
-    )
+        workspace.settings, where, args.paths, args.partition, metadata, args.force,
+        env_file=str(workspace.location.path),
+    )  # fmt: skip
     for note in request.notes:
         out.warn(note)
+    from openrag_tui.indexing.preflight import check_services
+
+    check_services(request.config)  # the vector store and the embedder answer, and agree
     with connected(workspace, args.address):
         batch_id = api.submit(workspace.settings, where, request)
     out.event("submitted", batch_id=batch_id, files=len(request.files))

@@ -19,6 +19,7 @@ from openrag_tui.cli.common import (
 
 if TYPE_CHECKING:
     from openrag_tui.cluster.state import ClusterState
+    from openrag_tui.indexing.vectorstatus import VectorStoreStatus
     from openrag_tui.workspace import Workspace
 
 
@@ -69,10 +70,24 @@ def _status_once(
         return EXIT_UNREACHABLE, None
     finally:
         client.close()
+    vectors = vector_store_of(workspace)
     if out.json_mode:
-        out.json(view_as_dict(view, workspace.dashboard_display))
+        out.json(
+            {**view_as_dict(view, workspace.dashboard_display), "vector_store": vectors.to_dict()}
+        )
     else:
         from openrag_tui.render import render_view
 
-        out.print(render_view(view, workspace.dashboard_display))
+        out.print(render_view(view, workspace.dashboard_display, vectors))
     return EXIT_OK, view.state
+
+
+def vector_store_of(workspace: Workspace) -> VectorStoreStatus:
+    from openrag_tui.indexing.paths import BadPath, Where
+    from openrag_tui.indexing.vectorstatus import vector_store_status
+
+    try:
+        where = Where.of(workspace.settings, workspace.location.path.parent)
+    except BadPath:
+        where = None
+    return vector_store_status(workspace.settings, where)

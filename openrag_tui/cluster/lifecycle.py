@@ -18,6 +18,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
+from openrag_tui.cluster import vectordb
 from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient, DashboardError
 from openrag_tui.cluster.processes import (
     ProcessStream,
@@ -99,8 +100,10 @@ class ClusterRun:
         *,
         wait: bool = False,
         timeouts: Timeouts | None = None,
+        vector_store: vectordb.Embedded | None = None,
     ) -> None:
         self.action = action
+        self.vector_store = vector_store  # a local head's Milvus Lite, started and stopped too
         self.target = target
         self.title = f"{'Starting' if action == 'start' else 'Stopping'} {target.description}"
         self.step = "Not started"
@@ -155,6 +158,28 @@ class ClusterRun:
     # -- the four runs ---------------------------------------------------------------------
 
     def _start_local(self, ray: str, head: LocalHead) -> Generator[str, None, Result]:
+        result = yield from self._start_ray_locally(ray, head)
+        if not result.ok or self.vector_store is None:
+            return result
+        return (yield from self._start_vector_store(result))
+
+    def _start_vector_store(self, ray_result: Result) -> Generator[str, None, Result]:
+        """Milvus Lite beside the head, when the .env's vector store is this machine."""
+        assert self.vector_store is not None
+        self.step = "Starting Milvus Lite"
+        said: list[str] = []
+        try:
+            message = vectordb.start(self.vector_store, said.append)
+        except RuntimeError as error:
+            yield from said
+            return Result(
+                Outcome.FAILED, f"{ray_result.message} But the vector store did not start: {error}"
+            )
+        yield from said
+        yield message
+        return Result(ray_result.outcome, f"{ray_result.message} {message}")
+
+    def _start_ray_locally(self, ray: str, head: LocalHead) -> Generator[str, None, Result]:
         self.step = "Checking"
         if self._client.healthy():
             return self._already_up()
@@ -187,7 +212,9 @@ class ClusterRun:
         self.step = "Checking"
         found = ray_processes()
         if not found and not self._client.healthy():
-            return Result(Outcome.OK, "No Ray processes run on this machine: nothing to stop.")
+            stopped = vectordb.stop(self.vector_store) if self.vector_store else None
+            nothing = "No Ray processes run on this machine: nothing to stop."
+            return Result(Outcome.OK, f"{nothing} {stopped}" if stopped else nothing)
         argv = head.stop_argv(ray)
         code, tail = yield from self._command("ray stop", argv, self._timeouts.ray_stop)
         if code != 0:
@@ -201,9 +228,11 @@ class ClusterRun:
                 Outcome.FAILED,
                 f"ray stop finished but Ray processes still run or {self._url} still answers.",
             )
-        return Result(
-            Outcome.OK, f"Stopped {len(found)} Ray processes; nothing answers at {self._url}."
-        )
+        message = f"Stopped {len(found)} Ray processes; nothing answers at {self._url}."
+        stopped = vectordb.stop(self.vector_store) if self.vector_store else None
+        if stopped:
+            yield stopped
+        return Result(Outcome.OK, f"{message} {stopped}" if stopped else message)
 
     def _stop_cluster(self, ray: str, config: ClusterFile) -> Generator[str, None, Result]:
         argv = config.stop_argv(ray)
@@ -321,9 +350,13 @@ def start_run(
     wait: bool = False,
     timeouts: Timeouts | None = None,
 ) -> ClusterRun:
-    """A run that starts `target`; with `wait`, until every node its cluster.yaml lists joined."""
+    """A run that starts `target` (and, for a local head, the embedded vector store when the
+    .env's Milvus is this machine); with `wait`, until every node its cluster.yaml joined."""
     environment = ray_environment(settings, env_path)
-    return ClusterRun("start", target, environment, client, wait=wait, timeouts=timeouts)
+    store = vectordb.embedded(settings) if isinstance(target, LocalHead) else None
+    return ClusterRun(
+        "start", target, environment, client, wait=wait, timeouts=timeouts, vector_store=store
+    )
 
 
 def stop_run(
@@ -334,10 +367,11 @@ def stop_run(
     *,
     timeouts: Timeouts | None = None,
 ) -> ClusterRun:
-    """A run that stops `target`. A local stop ends every Ray process on this machine: show
-    `ray_processes()` and ask before calling this."""
+    """A run that stops `target` (and our embedded vector store, if we started one). A local
+    stop ends every Ray process on this machine: show `ray_processes()` and ask first."""
     environment = ray_environment(settings, env_path)
-    return ClusterRun("stop", target, environment, client, timeouts=timeouts)
+    store = vectordb.embedded(settings) if isinstance(target, LocalHead) else None
+    return ClusterRun("stop", target, environment, client, timeouts=timeouts, vector_store=store)
 
 
 def alive_nodes(nodes_detail: Any) -> int:

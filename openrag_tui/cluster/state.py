@@ -331,6 +331,8 @@ def death_reason(cause: Any) -> str:
             return "out_of_memory"
         if "exit_actor" in message or "intended_user_exit" in message:
             return "exited"
+        if died.get("never_started"):  # ended before it ran: nothing was lost
+            return "exited"
         return _REASON_OF_DIED_ERROR.get(str(died.get("reason") or ""), "unknown")
     return "unknown"
 

@@ -47,6 +47,7 @@ _DASHBOARD_URL = re.compile(
 )
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _VOLUMES = ("DATA_VOLUME", "MODEL_WEIGHTS_VOLUME", "CONFIG_VOLUME")
+_COLLECTION = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
 
 class Severity(StrEnum):
@@ -234,8 +235,26 @@ def _dashboard_url(key: str, text: str) -> str | None:
     return text
 
 
+def _app_url(key: str, text: str) -> str | None:
+    """A host, as OpenRAG's .env has it (`localhost`), or a URL some deployments write."""
+    if "://" in text:
+        return _url(key, text)
+    return _optional_host(key, text)
+
+
 def _text(key: str, text: str) -> str:
     return text
+
+
+def _collection(key: str, text: str) -> str:
+    """Milvus's rule for a collection name: a letter or `_`, then letters, digits and `_`."""
+    value = text.strip()
+    if not _COLLECTION.fullmatch(value):
+        raise _Invalid(
+            f"{key} must start with a letter or _ and hold only letters, digits and _, "
+            f"at most 255 {_got(key, text)}."
+        )
+    return value
 
 
 def _optional_text(key: str, text: str) -> str | None:
@@ -374,6 +393,29 @@ class Settings:
     max_file_mb: int = setting(
         "OPENRAG_TUI_MAX_FILE_MB", 200, _whole(1),
         "Largest file a batch reads, in MB; a larger one fails at once as too large.")
+    embedder: str | None = setting(
+        "OPENRAG_TUI_EMBEDDER", None, _choice("wordllama", "openai"),
+        "wordllama (built in, no download) or openai (EMBEDDER_BASE_URL); unset: openai when "
+        "EMBEDDER_BASE_URL is set, else wordllama.")
+    sink: str = setting(
+        "OPENRAG_TUI_SINK", "milvus", _choice("milvus", "files"),
+        "Where chunks go: milvus (the vector index at VDB_HOST:VDB_PORT) or files.")
+    collection: str = setting(
+        "OPENRAG_TUI_COLLECTION", "openrag_tui", _collection,
+        "Milvus collection the chunks go to.")
+    target: str = setting(
+        "OPENRAG_TUI_TARGET", "pools", _choice("pools", "openrag"),
+        "Where batches are indexed: pools (ours) or openrag (a running OpenRAG, by HTTP).")
+    openrag_url: str | None = setting(
+        "OPENRAG_TUI_OPENRAG_URL", None, _url,
+        "OpenRAG's HTTP API; unset: http://APP_URL:APP_PORT.")
+    app_url: str | None = setting(
+        "APP_URL", None, _app_url, "Host of the OpenRAG app (with APP_PORT).")
+    app_port: int = setting(
+        "APP_PORT", 8080, _port, "Port of the OpenRAG app.")
+    auth_token: str | None = setting(
+        "AUTH_TOKEN", None, _optional_text,
+        "OpenRAG's bearer token, sent on every request to it when set.")
     ledger: str | None = setting(
         "OPENRAG_TUI_LEDGER", None, _optional_text,
         "Indexing ledger (SQLite); unset: DATA_VOLUME/.openrag-tui/ledger.sqlite.")
@@ -418,6 +460,30 @@ class Settings:
             raw=MappingProxyType(dict(values)),
             invalid=MappingProxyType(invalid),
         )
+
+    @property
+    def embedder_kind(self) -> str:
+        """`OPENRAG_TUI_EMBEDDER`, else openai when the .env names an endpoint, else wordllama."""
+        return self.embedder or ("openai" if self.embedder_base_url else "wordllama")
+
+    @property
+    def vdb_uri(self) -> str:
+        """Where Milvus is: `http://VDB_HOST:VDB_PORT`, this machine when VDB_HOST is unset."""
+        host = self.vdb_host or "127.0.0.1"
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return f"http://{host}:{self.vdb_port}"
+
+    @property
+    def openrag_api(self) -> str:
+        """Where OpenRAG's API is: OPENRAG_TUI_OPENRAG_URL, else http://APP_URL:APP_PORT."""
+        if self.openrag_url:
+            return self.openrag_url.rstrip("/")
+        host = self.app_url or "localhost"
+        if "://" in host:  # a URL: its port, else APP_PORT
+            parts = urlsplit(host)
+            return host.rstrip("/") if parts.port else f"{host.rstrip('/')}:{self.app_port}"
+        host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        return f"http://{host}:{self.app_port}"
 
     @staticmethod
     def env_key(field_name: str) -> str:
@@ -483,6 +549,19 @@ def _syntax_findings(env: EnvFile) -> list[Problem]:
 
 
 def _cross_field_problems(
+    typed: Mapping[str, Any], bad: set[str], line_of: Callable[[str], int | None]
+) -> list[Problem]:
+    """Settings that are each valid but wrong together."""
+    problems = _marker_processes_problems(typed, bad, line_of)
+    endpoint = typed.get("embedder_base_url") or "EMBEDDER_BASE_URL" in bad
+    if typed.get("embedder") == "openai" and not endpoint:
+        message = "OPENRAG_TUI_EMBEDDER=openai needs EMBEDDER_BASE_URL (the endpoint)."
+        key = "OPENRAG_TUI_EMBEDDER"
+        problems.append(Problem(key, line_of(key), message, Severity.ERROR))
+    return problems
+
+
+def _marker_processes_problems(
     typed: Mapping[str, Any], bad: set[str], line_of: Callable[[str], int | None]
 ) -> list[Problem]:
     """A pool that must keep more subprocesses than it may start resets forever."""

@@ -30,10 +30,13 @@ __all__ = [
     "batch_files",
     "cancel",
     "checked_config",
+    "forget",
     "get_batch",
     "in_flight",
     "list_batches",
+    "openrag_limits",
     "plan_batch",
+    "resume",
     "retry",
     "start_coordinator",
     "stop_coordinator",
@@ -67,11 +70,23 @@ def batch_files(where: Where, batch_id: str) -> list[FileTask]:
 
 
 def submit(settings: Settings, where: Where, request: BatchRequest) -> str:
-    """Record the batch (every file QUEUED) through the coordinator; returns its id at once."""
-    coordinator = start_coordinator(settings, where)
+    """Record the batch (every file QUEUED) through the coordinator; returns its id at once.
+    A batch into OpenRAG needs none of our pools: they are not deployed for it."""
+    coordinator = start_coordinator(settings, where, pools=request.config.target == "pools")
     return ray.get(
         coordinator.submit.remote(
             list(request.files), request.partition, request.metadata, request.force, request.config
+        )
+    )
+
+
+def forget(settings: Settings, where: Where, partition: str, relatives: list[str]) -> int:
+    """Remove these documents (paths inside the volume) from the .env's sink and from what the
+    ledger remembers as indexed; how many rows or files went."""
+    coordinator = start_coordinator(settings, where)
+    return ray.get(
+        coordinator.forget.remote(
+            partition, relatives, settings.sink, settings.vdb_uri, settings.collection
         )
     )
 
@@ -88,10 +103,21 @@ def retry(settings: Settings, where: Where, batch_id: str) -> int:
     return ray.get(start_coordinator(settings, where).retry.remote(batch_id))
 
 
-def start_coordinator(settings: Settings, where: Where) -> ActorHandle:
+def resume(settings: Settings, where: Where) -> int:
+    """Start the coordinator (it resumes unfinished batches), and let batches paused because
+    OpenRAG refused the token go on now; how many were paused."""
+    return ray.get(start_coordinator(settings, where, pools=False).resume.remote())
+
+
+def openrag_limits(settings: Settings, where: Where) -> dict[str, dict]:
+    """Per OpenRAG URL the coordinator sends to: the limit in force, its source, in flight."""
+    return ray.get(start_coordinator(settings, where, pools=False).openrag_limits.remote())
+
+
+def start_coordinator(settings: Settings, where: Where, pools: bool = True) -> ActorHandle:
     """The namespace's coordinator, started if need be (it then resumes unfinished batches);
-    deploys the pools first if they are not deployed."""
-    if None in control.status().values():
+    with `pools`, deploys the pools first if they are not deployed."""
+    if pools and None in control.status().values():
         control.deploy(settings)
     coordinator = _Coordinator.options(
         name=COORDINATOR_NAME,

@@ -18,10 +18,18 @@ PARTITION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class FileState(StrEnum):
+    """Ours for the pools; for a batch into OpenRAG, UPLOADING (we are posting it), then
+    OpenRAG's own task states as they are, except its QUEUED, shown SUBMITTED (QUEUED is ours:
+    not sent yet)."""
+
     QUEUED = "QUEUED"
     CONVERTING = "CONVERTING"
     CHUNKING = "CHUNKING"
     WRITING = "WRITING"
+    UPLOADING = "UPLOADING"
+    SUBMITTED = "SUBMITTED"
+    SERIALIZING = "SERIALIZING"
+    INSERTING = "INSERTING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
@@ -36,6 +44,24 @@ FINAL_STATES = frozenset(
     {FileState.COMPLETED, FileState.FAILED, FileState.SKIPPED, FileState.CANCELLED}
 )
 RUNNING_STATES = frozenset({FileState.CONVERTING, FileState.CHUNKING, FileState.WRITING})
+#: a file of a batch into OpenRAG between our upload and its task's end
+OPENRAG_STATES = frozenset(
+    {FileState.UPLOADING, FileState.SUBMITTED, FileState.SERIALIZING, FileState.CHUNKING,
+     FileState.INSERTING}
+)  # fmt: skip
+TARGETS = ("pools", "openrag")
+
+
+def state_of_task(openrag_state: str) -> FileState:
+    """Our record of an OpenRAG task state (its QUEUED is our SUBMITTED)."""
+    if openrag_state == "QUEUED":
+        return FileState.SUBMITTED
+    try:
+        return FileState(openrag_state)
+    except ValueError:  # a state a newer OpenRAG added: still in flight there
+        return FileState.SUBMITTED
+
+
 #: a batch ends well when every file completed or was skipped
 GOOD_STATES = frozenset({FileState.COMPLETED, FileState.SKIPPED})
 
@@ -63,27 +89,57 @@ class BatchConfig:
     chunk_size: int
     chunk_overlap: int
     max_file_mb: int
+    sink: str = "files"  # a batch stored before sinks were recorded wrote files
+    collection: str = "openrag_tui"
+    vdb_uri: str = "http://127.0.0.1:19530"
+    embedder: str = "wordllama"
+    embedder_model: str | None = None
+    embedder_url: str | None = None
+    env_file: str | None = None  # the shared .env: where a worker reads EMBEDDER_API_KEY
+    target: str = "pools"  # or "openrag": uploaded to OpenRAG's API, which indexes it
+    openrag_url: str | None = None
+    openrag_slots: int = 5  # RAY_POOL_SIZE × RAY_MAX_TASKS_PER_WORKER: without /queue/info
 
     @property
     def max_file_bytes(self) -> int:
         return self.max_file_mb << 20
+
+    @property
+    def needs_vectors(self) -> bool:
+        return self.sink == "milvus"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, stored: dict[str, Any]) -> BatchConfig:
-        """A stored config; what an older batch did not store takes today's defaults."""
+        """A stored config; what an older batch did not store takes today's defaults (and the
+        `files` sink, the only one then)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        return dataclasses.replace(
-            config_of(Settings()), **{k: v for k, v in stored.items() if k in known}
-        )
+        given = {k: v for k, v in stored.items() if k in known}
+        return dataclasses.replace(config_of(Settings()), **{"sink": "files", **given})
 
 
-def config_of(settings: Settings) -> BatchConfig:
-    """The batch settings the .env holds now (its defaults are Settings' own)."""
+def config_of(
+    settings: Settings, env_file: str | None = None, target: str | None = None
+) -> BatchConfig:
+    """The batch settings the .env holds now (its defaults are Settings' own); `target`
+    overrides OPENRAG_TUI_TARGET."""
     return BatchConfig(
-        settings.pdf_loader, settings.chunk_size, settings.chunk_overlap, settings.max_file_mb
+        pdf_loader=settings.pdf_loader,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_file_mb=settings.max_file_mb,
+        sink=settings.sink,
+        collection=settings.collection,
+        vdb_uri=settings.vdb_uri,
+        embedder=settings.embedder_kind,
+        embedder_model=settings.embedder_model_name,
+        embedder_url=settings.embedder_base_url,
+        env_file=env_file,
+        target=target or settings.target,
+        openrag_url=settings.openrag_api,
+        openrag_slots=settings.ray_pool_size * settings.ray_max_tasks_per_worker,
     )
 
 
@@ -105,6 +161,8 @@ class FileTask:
     queued_at: float | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    task_id: str | None = None  # OpenRAG's task, for a batch into OpenRAG
+    openrag_state: str | None = None  # that task's state as OpenRAG last said it
 
     @property
     def seconds(self) -> float | None:
@@ -129,6 +187,8 @@ class FileTask:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "seconds": self.seconds,
+            "task_id": self.task_id,
+            "openrag_state": self.openrag_state,
         }
 
 
@@ -149,6 +209,17 @@ class BatchProgress:
     retried_at: float | None = None  # the last `batches retry`: rates count from there
     done_since_retry: int = 0
     pages_since_retry: int = 0
+    paused: str | None = None  # why no file of it starts now (OpenRAG refused the token)
+
+    @property
+    def target(self) -> str:
+        return self.config.target
+
+    @property
+    def in_flight(self) -> int:
+        """Files being worked on now (for a batch into OpenRAG: inside OpenRAG)."""
+        running = OPENRAG_STATES if self.target == "openrag" else RUNNING_STATES
+        return sum(self.counts.get(state.value, 0) for state in running)
 
     @property
     def total(self) -> int:
@@ -170,8 +241,11 @@ class BatchProgress:
 
     @property
     def state(self) -> str:
-        """`queued` (nothing started), `running`, then `done`, `failed` or `cancelled`."""
+        """`queued` (nothing started), `running`, `paused` (OpenRAG refused the token), then
+        `done`, `failed` or `cancelled`."""
         if not self.finished:
+            if self.paused:
+                return "paused"
             return "running" if self.first_start is not None else "queued"
         if self.counts.get(FileState.CANCELLED.value):
             return "cancelled"
@@ -217,7 +291,10 @@ class BatchProgress:
         return {
             "batch_id": self.batch_id,
             "partition": self.partition,
+            "target": self.target,
             "state": self.state,
+            "paused": self.paused,
+            "in_flight": self.in_flight,
             "created_at": self.created_at,
             "metadata": self.metadata,
             "force": self.force,

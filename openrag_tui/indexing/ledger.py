@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from openrag_tui.indexing.batch import (
+    OPENRAG_STATES,
     RUNNING_STATES,
     BatchConfig,
     BatchProgress,
@@ -59,12 +60,22 @@ CREATE INDEX IF NOT EXISTS files_hash ON files(content_hash);
 """
 #: columns added since the first schema: a writer adds them to an older ledger on opening it
 _ADDED_COLUMNS = {
-    "batches": {"config": "TEXT", "retried_at": "REAL"},  # the BatchConfig as JSON
-    "files": {"budget": "INTEGER NOT NULL DEFAULT 0"},  # attempts used before the last retry
+    "batches": {
+        "config": "TEXT",  # the BatchConfig as JSON
+        "retried_at": "REAL",
+        "target": "TEXT NOT NULL DEFAULT 'pools'",  # pools, or openrag
+        "paused": "TEXT",  # why none of its files starts now (OpenRAG refused the token)
+    },
+    "files": {
+        "budget": "INTEGER NOT NULL DEFAULT 0",  # attempts used before the last retry
+        "forgotten": "INTEGER NOT NULL DEFAULT 0",  # removed from its sink by `forget`
+        "task_id": "TEXT",  # OpenRAG's task for the file, once OpenRAG acknowledged the upload
+        "openrag_state": "TEXT",  # that task's state as OpenRAG last said it
+    },
 }
 _UPDATABLE = {
     "state", "attempts", "error", "content_hash", "pages", "chunks", "output",
-    "started_at", "finished_at",
+    "started_at", "finished_at", "task_id", "openrag_state",
 }  # fmt: skip
 
 
@@ -148,6 +159,8 @@ def _task(row: sqlite3.Row) -> FileTask:
         queued_at=row["queued_at"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        task_id=_column(row, "task_id", None),
+        openrag_state=_column(row, "openrag_state", None),
     )
 
 
@@ -188,6 +201,49 @@ class LedgerReader:
                 self.problems.append(str(bad))
         return found
 
+    def indexed_chunks(self, collection: str) -> dict[str, int]:
+        """Chunks per partition that the ledger says are in this vector-index collection: the
+        last completed write of each document, unless forgotten since."""
+        with self._rows() as db:
+            if db is None:
+                return {}
+            present = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+            forgotten = "AND NOT f.forgotten" if "forgotten" in present else ""
+            if "config" not in {row[1] for row in db.execute("PRAGMA table_info(batches)")}:
+                return {}
+            rows = db.execute(
+                "SELECT partition, SUM(chunks) FROM ("
+                " SELECT b.partition AS partition, f.chunks AS chunks, MAX(f.finished_at)"
+                " FROM files f JOIN batches b ON b.id = f.batch_id"
+                " WHERE f.state = 'COMPLETED' AND json_extract(b.config, '$.sink') = 'milvus'"
+                f" AND json_extract(b.config, '$.collection') = ? {forgotten}"
+                " GROUP BY b.partition, f.path"
+                ") GROUP BY partition",
+                (collection,),
+            ).fetchall()
+            return {partition: int(total or 0) for partition, total in rows}
+
+    def openrag_in_flight(self) -> int:
+        """Our files uploading to or inside OpenRAG, over every batch."""
+        states = tuple(s.value for s in OPENRAG_STATES)
+        marks = ", ".join("?" * len(states))
+        with self._rows() as db:
+            if db is None or "target" not in _columns(db, "batches"):
+                return 0
+            return db.execute(
+                "SELECT COUNT(*) FROM files JOIN batches ON batches.id = files.batch_id "
+                f"WHERE batches.target = 'openrag' AND state IN ({marks})",
+                states,
+            ).fetchone()[0]
+
+    def has_target(self, target: str) -> bool:
+        """Whether any batch went to this target."""
+        with self._rows() as db:
+            if db is None or "target" not in _columns(db, "batches"):
+                return False
+            found = db.execute("SELECT 1 FROM batches WHERE target = ? LIMIT 1", (target,))
+            return found.fetchone() is not None
+
     def batch(self, batch_id: str) -> BatchProgress:
         with self._rows() as db:
             row = None if db is None else _batch_row(db, batch_id)
@@ -205,6 +261,10 @@ class LedgerReader:
                 "SELECT files.* FROM files WHERE batch_id = ? ORDER BY idx", (batch_id,)
             ).fetchall()
             return self._readable(_task, rows)
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
 def _column(row: sqlite3.Row, name: str, default: Any) -> Any:
@@ -270,6 +330,7 @@ def _progress(db: sqlite3.Connection, row: sqlite3.Row) -> BatchProgress:
         retried_at=retried_at,
         done_since_retry=since,
         pages_since_retry=pages_since,
+        paused=_column(row, "paused", None),
     )
 
 
@@ -326,10 +387,11 @@ class Ledger(LedgerReader):
         with self._write() as db:
             db.execute(
                 "INSERT INTO batches (id, partition, metadata, force, pdf_loader, chunk_size, "
-                "chunk_overlap, created_at, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "chunk_overlap, created_at, config, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch_id, partition, json.dumps(metadata), int(force), config.pdf_loader,
                     config.chunk_size, config.chunk_overlap, now, json.dumps(config.to_dict()),
+                    config.target,
                 ),
             )  # fmt: skip
             db.executemany(
@@ -356,50 +418,84 @@ class Ledger(LedgerReader):
                 == 1
             )
 
-    def queued(self, limit: int, busy: set[tuple[str, int]]) -> list[FileTask]:
-        """The oldest QUEUED files not already being run, oldest batch first."""
+    def queued(
+        self, limit: int, busy: set[tuple[str, int]], target: str = "pools"
+    ) -> list[FileTask]:
+        """The oldest QUEUED files of the target's batches not already being run (nor of a
+        paused batch), oldest batch first."""
         rows = self._db.execute(
             "SELECT files.* FROM files JOIN batches ON batches.id = files.batch_id "
-            "WHERE state = 'QUEUED' ORDER BY batches.created_at, batch_id, idx LIMIT ?",
-            (limit + len(busy),),
+            "WHERE state = 'QUEUED' AND batches.target = ? AND batches.paused IS NULL "
+            "ORDER BY batches.created_at, batch_id, idx LIMIT ?",
+            (target, limit + len(busy)),
         ).fetchall()
         tasks = [_task(row) for row in rows]
         return [t for t in tasks if (t.batch_id, t.index) not in busy][:limit]
 
-    def state_of(self, batch_id: str, index: int) -> FileState | None:
-        row = self._db.execute(
-            "SELECT state FROM files WHERE batch_id = ? AND idx = ?", (batch_id, index)
-        ).fetchone()
-        return None if row is None else FileState(row["state"])
-
     def same_content(
-        self, partition: str, content_hash: str, exclude: tuple[str, int]
+        self, partition: str, content_hash: str, exclude: tuple[str, int], target: str = "pools"
     ) -> FileTask | None:
-        """Another file of the partition with this content that completed or is running."""
-        states = tuple(s.value for s in (FileState.COMPLETED, *RUNNING_STATES))
+        """Another file of the partition and target with this content that completed or is
+        running."""
+        states = tuple(s.value for s in (FileState.COMPLETED, *RUNNING_STATES, *OPENRAG_STATES))
         marks = ", ".join("?" * len(states))
         rows = self._db.execute(
             "SELECT files.* FROM files JOIN batches ON batches.id = files.batch_id "
-            f"WHERE partition = ? AND content_hash = ? AND state IN ({marks})"
-            " ORDER BY state = 'COMPLETED' DESC",
-            (partition, content_hash, *states),
+            f"WHERE partition = ? AND content_hash = ? AND state IN ({marks}) AND NOT forgotten"
+            " AND batches.target = ? ORDER BY state = 'COMPLETED' DESC",
+            (partition, content_hash, *states, target),
         ).fetchall()
         found = [_task(row) for row in rows if (row["batch_id"], row["idx"]) != exclude]
         return found[0] if found else None
 
     def requeue_running(self, max_attempts: int, now: float) -> int:
-        """After a coordinator restart: files left mid-way run again, within their attempts."""
+        """After a coordinator restart: files of the pools left mid-way run again, within
+        their attempts. (Files inside OpenRAG are followed again instead: `in_openrag`.)"""
         running = tuple(s.value for s in RUNNING_STATES)
         marks = ", ".join("?" * len(running))
+        pools = "batch_id IN (SELECT id FROM batches WHERE target = 'pools')"
         with self._write() as db:
             db.execute(
                 f"UPDATE files SET state = 'FAILED', finished_at = ?, error = "
                 f"'gave up after ' || (attempts - budget) || ' attempts (the coordinator ended "
-                f"each time)' WHERE state IN ({marks}) AND attempts - budget >= ?",
+                f"each time)' WHERE state IN ({marks}) AND attempts - budget >= ? AND {pools}",
                 (now, *running, max_attempts),
             )
             return db.execute(
-                f"UPDATE files SET state = 'QUEUED' WHERE state IN ({marks})", running
+                f"UPDATE files SET state = 'QUEUED' WHERE state IN ({marks}) AND {pools}", running
+            ).rowcount
+
+    def in_openrag(self) -> list[FileTask]:
+        """Files of batches into OpenRAG that were uploading or inside OpenRAG (a coordinator
+        that starts follows them again: none is uploaded twice without cause)."""
+        states = tuple(s.value for s in OPENRAG_STATES)
+        marks = ", ".join("?" * len(states))
+        rows = self._db.execute(
+            "SELECT files.* FROM files JOIN batches ON batches.id = files.batch_id "
+            f"WHERE state IN ({marks}) AND batches.target = 'openrag' ORDER BY batch_id, idx",
+            states,
+        ).fetchall()
+        return [_task(row) for row in rows]
+
+    def pause(self, batch_id: str, reason: str | None) -> None:
+        """A batch none of whose files starts until `reason` is gone (None: goes on)."""
+        with self._write() as db:
+            db.execute("UPDATE batches SET paused = ? WHERE id = ?", (reason, batch_id))
+
+    def paused_batches(self) -> dict[str, str]:
+        return dict(
+            self._db.execute("SELECT id, paused FROM batches WHERE paused IS NOT NULL").fetchall()
+        )
+
+    def forget(self, partition: str, paths: list[str]) -> int:
+        """These files of the partition are no longer indexed: the same content is not SKIPPED
+        next time (their history stays)."""
+        marks = ", ".join("?" * len(paths))
+        with self._write() as db:
+            return db.execute(
+                f"UPDATE files SET forgotten = 1 WHERE path IN ({marks}) AND batch_id IN "
+                "(SELECT id FROM batches WHERE partition = ?)",
+                (*paths, partition),
             ).rowcount
 
     def cancel(self, batch_id: str, now: float) -> int:

@@ -138,3 +138,27 @@ def _walk(folder: Path) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         files += [Path(root) / n for n in names if not n.startswith(".")]
     return files
+
+
+def relatives(arguments: list[str], where: Where, cwd: Path | None = None) -> tuple[str, ...]:
+    """The documents the arguments name, as paths inside the volume (their ids): existing
+    files, folders and globs as `expand` finds them; a file that is gone by its path alone
+    (one may forget a deleted document)."""
+    cwd = cwd or Path.cwd()
+    found: dict[str, None] = {}
+    for argument in arguments:
+        given = Path(argument).expanduser()
+        candidates = [given] if given.is_absolute() else [cwd / given, where.volume / given]
+        if any(c.exists() for c in candidates) or _GLOB_CHARS & set(argument):
+            for path in expand([argument], where, cwd).files:
+                found[where.relative(path)] = None
+            continue
+        for candidate in candidates:
+            absolute = Path(os.path.abspath(candidate))
+            parent = Path(os.path.realpath(absolute.parent))
+            if parent.is_relative_to(where.volume):
+                found[(parent / absolute.name).relative_to(where.volume).as_posix()] = None
+                break
+        else:
+            raise BadPath(f"{argument} is outside DATA_VOLUME ({where.volume}): refused")
+    return tuple(found)

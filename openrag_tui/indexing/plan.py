@@ -10,19 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from openrag_tui.config import Settings
-from openrag_tui.indexing.batch import BatchConfig, check_partition, config_of
+from openrag_tui.indexing.batch import TARGETS, BatchConfig, check_partition, config_of
 from openrag_tui.indexing.chunking import check_sizes
 from openrag_tui.indexing.errors import BadInput
 from openrag_tui.indexing.paths import Where, expand
 
 
-def checked_config(settings: Settings) -> BatchConfig:
-    """The .env's batch settings, refused with one sentence when the chunks cannot be cut."""
+def checked_config(
+    settings: Settings, env_file: str | None = None, target: str | None = None
+) -> BatchConfig:
+    """The .env's batch settings, refused with one sentence when the chunks cannot be cut or
+    the target is unknown."""
     try:
         check_sizes(settings.chunk_size, settings.chunk_overlap)
     except ValueError as error:
         raise BadInput(f"OPENRAG_TUI_CHUNK_SIZE/OVERLAP: {error}") from None
-    return config_of(settings)
+    if target is not None and target not in TARGETS:
+        raise BadInput(f"the target must be one of {', '.join(TARGETS)} (got {target!r})")
+    return config_of(settings, env_file, target)
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,14 @@ def plan_batch(
     metadata: dict[str, Any] | None = None,
     force: bool = False,
     cwd: Path | None = None,
+    env_file: str | None = None,
+    target: str | None = None,
 ) -> BatchRequest:
     """Check the input without the cluster: folders and globs expanded, every path inside the
     volume; raises BadPath, BadPartition or BadInput with one sentence."""
     check_partition(partition)
     if metadata is not None and not isinstance(metadata, dict):
         raise BadInput("metadata must be a JSON object")
-    config = checked_config(settings)
+    config = checked_config(settings, env_file, target)
     found = expand(paths, where, cwd or Path(os.getcwd()))
     return BatchRequest(found.files, partition, metadata or {}, force, config, found.notes)

@@ -1,19 +1,57 @@
 """The indexing steps that run inside the pools, registered as pool task kinds.
 
-The coordinator sends each step where it belongs: `index.convert` of a PDF to the marker pool
-(one subprocess per PDF), of anything else and `index.chunk` and `index.write` to the indexer
-pool. Steps are plain functions of plain data, so a step whose actor died can simply run again.
+A document is one task where one worker can do it all: `index.document` reads, converts,
+chunks, embeds and writes in the indexer pool. A PDF for marker is converted in the marker pool
+first (`index.convert`, one subprocess per PDF), and its Document goes by reference (never
+through the coordinator) to `index.finish` in the indexer pool. Steps are plain functions of
+plain data, so a step whose actor died can simply run again: the sink replaces the document
+as a whole.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from openrag_tui.indexing.chunking import Chunk, chunk_pages
+from openrag_tui.indexing.batch import BatchConfig
+from openrag_tui.indexing.chunking import chunk_pages
+from openrag_tui.indexing.embedders import EmbedderConfig, make_embedder
 from openrag_tui.indexing.loaders import Document, load
+from openrag_tui.indexing.milvus import store
 from openrag_tui.indexing.sinks import Indexed, make_sink
 from openrag_tui.pools.tasks import task
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file of one batch: what it is, where it goes, how."""
+
+    source: str  # its real path
+    relative: str  # its path inside DATA_VOLUME (the document's id in the partition)
+    partition: str
+    digest: str
+    metadata: dict[str, Any]
+    force: bool
+    config: BatchConfig
+    outputs: str  # DATA_VOLUME/.openrag-tui/partitions, for the files sink
+    volume: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    pages: int
+    chunks: int
+    output: str
+
+
+def embedder_of(config: BatchConfig) -> EmbedderConfig:
+    return EmbedderConfig(
+        kind=config.embedder,
+        model=config.embedder_model,
+        base_url=config.embedder_url,
+        env_file=config.env_file,
+    )
 
 
 @task("index.convert")
@@ -21,25 +59,35 @@ def convert(path: str, pdf_loader: str, max_bytes: int) -> Document:
     return load(path, pdf_loader, max_bytes)
 
 
-@task("index.chunk")
-def chunk(document: Document, size: int, overlap: int) -> list[Chunk]:
-    return chunk_pages(document.pages, size, overlap)
+@task("index.document")
+def index_document(job: Job) -> Outcome:
+    """The whole document in one worker: read, convert, chunk, embed, write."""
+    document = load(job.source, job.config.pdf_loader, job.config.max_file_bytes)
+    return finish(job, document)
 
 
-@task("index.write")
-def write(
-    outputs: str,
-    source: str,
-    relative: str,
-    partition: str,
-    digest: str,
-    document: Document,
-    chunks: list[Chunk],
-    metadata: dict[str, Any],
-    force: bool,
-) -> tuple[str, bool]:
+@task("index.finish")
+def finish(job: Job, document: Any) -> Outcome:
+    """Chunk, embed and write a converted document (given as a value, or by reference)."""
+    if not isinstance(document, Document):
+        import ray
+
+        document = ray.get(document)
+    config = job.config
+    chunks = tuple(chunk_pages(document.pages, config.chunk_size, config.chunk_overlap))
+    vectors: tuple[tuple[float, ...], ...] = ()
+    if config.needs_vectors and chunks:
+        embedder = make_embedder(embedder_of(config))
+        vectors = tuple(map(tuple, embedder.embed([chunk.text for chunk in chunks])))
+        store(config.vdb_uri, config.collection).ensure(
+            embedder.config.identity, embedder.dimension
+        )
     indexed = Indexed(
-        source, relative, partition, digest, document.markdown, tuple(chunks), metadata
+        job.source, job.relative, job.partition, job.digest, document.markdown, chunks,
+        job.metadata, vectors,
+    )  # fmt: skip
+    sink = make_sink(
+        config.sink, Path(job.outputs), Path(job.volume), config.vdb_uri, config.collection
     )
-    volume = Path(outputs).parent.parent  # outputs is DATA_VOLUME/.openrag-tui/partitions
-    return make_sink("files", Path(outputs), volume).write(indexed, force)
+    output, _written = sink.write(indexed, job.force)
+    return Outcome(document.page_count, len(chunks), output)

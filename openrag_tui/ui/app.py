@@ -26,6 +26,7 @@ from openrag_tui.ui.screens.confirm import ConfirmScreen
 from openrag_tui.ui.screens.env_editor import EnvEditorScreen
 from openrag_tui.ui.screens.help import HelpScreen
 from openrag_tui.ui.screens.main import MainScreen
+from openrag_tui.ui.screens.search import SearchScreen
 from openrag_tui.ui.styles import stylesheet
 from openrag_tui.ui.workers import OneAtATime
 from openrag_tui.workspace import Workspace, display_path
@@ -119,6 +120,10 @@ class OpenRagApp(App[int]):
     def action_open_batches(self) -> None:
         if not isinstance(self.screen, BatchesScreen):
             self.push_screen(BatchesScreen())
+
+    def action_open_search(self, partition: str = "") -> None:
+        if not isinstance(self.screen, SearchScreen):
+            self.push_screen(SearchScreen(partition))
 
     def action_open_env_editor(self) -> None:
         if not isinstance(self.screen, EnvEditorScreen):

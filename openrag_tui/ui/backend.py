@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
@@ -29,7 +29,11 @@ from openrag_tui.indexing.batch import BatchProgress, FileTask
 from openrag_tui.indexing.ledger import LedgerReader
 from openrag_tui.indexing.paths import Where
 from openrag_tui.indexing.plan import plan_batch
+from openrag_tui.indexing.vectorstatus import VectorStoreStatus, vector_store_status
 from openrag_tui.workspace import Workspace
+
+if TYPE_CHECKING:
+    from openrag_tui.indexing.search import Results
 
 ClientFactory = Callable[[Workspace], DashboardClient]
 
@@ -141,6 +145,22 @@ class Backend:
         workspace = self.workspace
         request = plan_batch(workspace.settings, self.where(), [path], partition or "check")
         return request.notes
+
+    def vector_store(self) -> VectorStoreStatus:
+        """The vector store, as fast as `status` reads it (no Milvus client)."""
+        workspace = self.workspace
+        try:
+            where = self.where()
+        except ValueError:  # the ledger or outputs outside the volume: no figures
+            where = None
+        return vector_store_status(workspace.settings, where)
+
+    def search(self, partition: str, query: str, top: int) -> Results:
+        """Hybrid search in a partition; raises Unavailable, BadInput or EmbedderMismatch."""
+        from openrag_tui.indexing.search import search
+
+        workspace = self.workspace
+        return search(workspace.settings, partition, query, top, str(workspace.location.path))
 
     def list_batches(self) -> list[BatchProgress]:
         return LedgerReader(self.where().ledger).batches()

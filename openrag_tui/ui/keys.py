@@ -11,13 +11,14 @@ the most common complaint about operator TUIs):
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from textual.binding import Binding
+
+from openrag_tui.config.locations import config_dir
 
 #: actions that change something: pool sizes, the .env, the cluster, batches (gone in --read-only)
 CHANGING_ACTIONS: set[str] = set()
@@ -69,8 +70,7 @@ def refused_key(
 
 
 def keymap_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
-    return Path(base) / "openrag-tui" / "keymap.toml"
+    return config_dir() / "keymap.toml"
 
 
 @dataclass(frozen=True)

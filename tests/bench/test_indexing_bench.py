@@ -39,7 +39,7 @@ def indexing(ray_cluster: TestCluster, tmp_path: Path) -> Iterator[tuple[Setting
     env.write_text(
         "RAY_POOL_SIZE=2\nRAY_NUM_GPUS=0.1\nRAY_MAX_TASKS_PER_WORKER=5\n"
         "MARKER_POOL_SIZE=2\nMARKER_NUM_GPUS=0.1\nMARKER_MAX_PROCESSES=2\n"
-        "MARKER_MAX_TASKS_PER_CHILD=1000\nDATA_VOLUME=./data\n"
+        "MARKER_MAX_TASKS_PER_CHILD=1000\nDATA_VOLUME=./data\nOPENRAG_TUI_SINK=files\n"
         f"OPENRAG_TUI_NAMESPACE=ortui-bench-{uuid.uuid4().hex[:8]}\n"
         f"RAY_HEAD_ADDRESS={ray_cluster.gcs_address}\n"
     )

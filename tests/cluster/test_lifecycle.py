@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from openrag_tui.cli import main
+from openrag_tui.cluster import vectordb
 from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient
 from openrag_tui.cluster.lifecycle import RAY_MISSING
 from openrag_tui.cluster.processes import port_in_use, ray_processes
@@ -154,7 +155,10 @@ def short_tmp() -> Iterator[Path]:
 def cli_env(short_tmp: Path) -> dict[str, str]:
     """The CLI's environment: its own TMPDIR/RAY_TMPDIR (`ray stop` deletes files there)."""
     tmp = str(short_tmp / "tmp")
-    return {**os.environ, **RAY_ENV, "TMPDIR": tmp, "RAY_TMPDIR": tmp}
+    return {
+        **os.environ, **RAY_ENV, "TMPDIR": tmp, "RAY_TMPDIR": tmp,
+        "XDG_STATE_HOME": f"{tmp}/state",  # the embedded vector store's data stays in here
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -189,12 +193,12 @@ def namespace() -> Iterator[PidNamespace]:
 def test_local_up_and_down_leave_everything_else_running(
     namespace: PidNamespace, short_tmp: Path, cli_env: dict[str, str], decoy: subprocess.Popen
 ) -> None:
-    gcs, dashboard, client_port, agent = (free_port() for _ in range(4))
+    gcs, dashboard, client_port, agent, milvus = (free_port() for _ in range(5))
     env_file = short_tmp / ".env"
     env_file.write_text(
         f"HEAD_NODE_IP=127.0.0.1\nRAY_HEAD_ADDRESS=127.0.0.1:{gcs}\n"
         f"RAY_DASHBOARD_PORT={dashboard}\nRAY_ADDRESS=ray://127.0.0.1:{client_port}\n"
-        "OPENRAG_TUI_LOCAL_GPUS=2\n"
+        f"OPENRAG_TUI_LOCAL_GPUS=2\nVDB_PORT={milvus}\n"
         f"OPENRAG_TUI_RAY_START_ARGS=--num-cpus 1 --dashboard-agent-listen-port {agent}\n"
     )
     client = client_at(dashboard)
@@ -203,7 +207,8 @@ def test_local_up_and_down_leave_everything_else_running(
         assert up.returncode == 0, up.stdout + up.stderr
         assert "Ray runtime started." in up.stdout and "\x1b" not in up.stdout
         assert f"The cluster is up: 1 node(s) alive at http://127.0.0.1:{dashboard}." in up.stdout
-        assert client.healthy()
+        assert f"Milvus Lite answers at 127.0.0.1:{milvus}." in up.stdout  # the vector store
+        assert client.healthy() and vectordb.answers("127.0.0.1", milvus)
         (head,) = alive(client)
         assert head["resources_total"]["GPU"] == 2.0  # declared, for a machine without GPUs
 
@@ -212,7 +217,8 @@ def test_local_up_and_down_leave_everything_else_running(
         assert "ray stop will end these" in down.stdout
         assert "raylet" in down.stdout and "gcs_server" in down.stdout
         assert "time.sleep(600)" not in down.stdout  # the decoy is out of its reach
-        assert not client.healthy()
+        assert f"Stopped Milvus Lite (127.0.0.1:{milvus})." in down.stdout
+        assert not client.healthy() and not vectordb.answers("127.0.0.1", milvus)
         assert processes_using(short_tmp) == []
         assert decoy.poll() is None
     finally:
@@ -434,8 +440,8 @@ def test_ray_up_with_ssh_unreachable_fails_within_the_ssh_wait(
 def test_first_run_without_env_or_cluster_starts_a_demo_with_pools(
     namespace: PidNamespace, short_tmp: Path, cli_env: dict[str, str]
 ) -> None:
-    if port_in_use(8265) or port_in_use(6379):
-        pytest.skip("the demo's default ports (6379, 8265) are taken on this machine")
+    if port_in_use(8265) or port_in_use(6379) or port_in_use(19530):
+        pytest.skip("the demo's default ports (6379, 8265, 19530) are taken on this machine")
     home = short_tmp / "home"
     home.mkdir()
     env = {**cli_env, "HOME": str(home), "XDG_STATE_HOME": str(short_tmp / "state")}
@@ -459,9 +465,10 @@ def test_first_run_without_env_or_cluster_starts_a_demo_with_pools(
         assert [node["gpus_total"] for node in report["nodes"]] == [4.0]
         pools = {pool["name"]: pool for pool in report["pools"]}
         assert (pools["indexer"]["alive"], pools["marker"]["alive"]) == (2, 1)
+        assert report["vector_store"]["reachable"], report["vector_store"]  # Milvus Lite runs
     finally:
         down = openrag("down", "--yes", "--env", str(demo_env), env=env, namespace=namespace)
         client_gone = not client.healthy()
         client.close()
     assert down.returncode == 0, down.stdout + down.stderr
-    assert client_gone
+    assert client_gone and not vectordb.answers("127.0.0.1", 19530)

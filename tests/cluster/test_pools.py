@@ -182,8 +182,16 @@ def test_concurrent_resizes_converge_without_orphans(pools: Deployment) -> None:
     assert final.target in sizes
     assert {r.outcome for r in results} <= {"reached", "superseded"}
     assert any(r.requested == final.target and r.outcome == "reached" for r in results)
-    indexers = {name for name in named_actors(NAMESPACE) if name.startswith("ortui-indexer-")}
-    assert indexers == set(final.names(Phase.ALIVE))
+    alive = set(final.names(Phase.ALIVE))
+    indexers = wait_until(  # retired actors end themselves: their names go a moment later
+        lambda: (
+            (found := {n for n in named_actors(NAMESPACE) if n.startswith("ortui-indexer-")})
+            == alive
+            and found
+        ),
+        30,
+        "the retired actors to end",
+    )
     assert len(indexers) == final.target
 
 
@@ -310,9 +318,29 @@ def test_retired_actors_are_no_deaths_but_a_killed_one_is_with_its_cause(
 ) -> None:
     """A scale-down ends its actors as intended exits: nothing to warn about. An actor killed
     by hand is a death, with Ray's cause, in the warnings and in `deaths`."""
+
+    def ours(status: dict) -> list[dict]:  # the deaths of this module's namespace, but not
+        return [  # those of other tests' kills
+            d
+            for d in status["deaths"]
+            if d["namespace"] == NAMESPACE and d["actor_id"] not in earlier
+        ]
+
+    earlier: set[str] = set()
+    earlier = {death["actor_id"] for death in ours(_status(pools))}
     resize("indexer", 3)
     resize("indexer", 1)
-    ours = lambda status: [d for d in status["deaths"] if d["namespace"] == NAMESPACE]  # noqa: E731
+    try:
+        wait_until(
+            lambda: (
+                len({n for n in named_actors(NAMESPACE) if n.startswith("ortui-indexer-")}) == 1
+            ),
+            30,
+            "the retired actors to end",
+        )
+    except TimeoutError:
+        print("DEBUG", named_actors(NAMESPACE), control.state("indexer"))
+        raise
     assert ours(_status(pools)) == []
     (victim,) = control.state("indexer").names(Phase.ALIVE)
     ray.kill(ray.get_actor(victim))

@@ -141,7 +141,7 @@ def test_the_same_content_is_written_once_unless_forced(tmp_path: Path) -> None:
 
 def test_an_unknown_sink_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown sink"):
-        make_sink("milvus", tmp_path)
+        make_sink("nowhere", tmp_path)
 
 
 def test_docx_without_the_extra_fails_naming_it(

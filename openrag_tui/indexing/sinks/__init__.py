@@ -1,7 +1,8 @@
-"""Where indexed documents go. A sink takes one converted, chunked document and stores it once.
+"""Where indexed documents go. A sink takes one converted, chunked (and, for the vector index,
+embedded) document and stores it as a whole, replacing what it held of that document.
 
-`files` (the default) keeps them on the data volume; another sink (a vector database) implements
-the same `Sink` protocol and registers in `SINKS`.
+`milvus` (the default) is the vector index people search; `files` keeps Markdown and JSONL on
+the data volume.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from openrag_tui.indexing.chunking import Chunk
+
+SINKS = ("milvus", "files")
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class Indexed:
     markdown: str
     chunks: tuple[Chunk, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    vectors: tuple[tuple[float, ...], ...] = ()  # one per chunk, for the vector index
 
 
 class Sink(Protocol):
@@ -32,10 +36,25 @@ class Sink(Protocol):
         stored there (nothing rewritten) unless `force`."""
         ...
 
+    def forget(self, partition: str, relatives: list[str]) -> int:
+        """Remove these documents of the partition; how many pieces went."""
+        ...
 
-def make_sink(name: str, outputs: Path, volume: Path | None = None) -> Sink:
-    if name != "files":
-        raise ValueError(f"unknown sink {name!r} (known: files)")
-    from openrag_tui.indexing.sinks.files import FilesSink
 
-    return FilesSink(outputs, volume)
+def make_sink(
+    name: str,
+    outputs: Path | None = None,
+    volume: Path | None = None,
+    vdb_uri: str = "",
+    collection: str = "",
+) -> Sink:
+    if name == "files":
+        from openrag_tui.indexing.sinks.files import FilesSink
+
+        assert outputs is not None
+        return FilesSink(outputs, volume)
+    if name == "milvus":
+        from openrag_tui.indexing.sinks.milvus import MilvusSink
+
+        return MilvusSink(vdb_uri, collection)
+    raise ValueError(f"unknown sink {name!r} (known: {', '.join(SINKS)})")

@@ -78,6 +78,17 @@ class FilesSink:
         _atomic_write(chunks, "".join(json.dumps(r) + "\n" for r in _records(document)))
         return str(chunks), True
 
+    def forget(self, partition: str, relatives: list[str]) -> int:
+        """Remove these documents' Markdown and chunks; how many files went."""
+        removed = 0
+        for relative in relatives:
+            for path in self.paths(Indexed("", relative, partition, "", "", ())):
+                self._check_inside(path.parent)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+        return removed
+
     def _check_inside(self, folder: Path) -> None:
         real = Path(os.path.realpath(folder))
         if not real.is_relative_to(self.volume):

@@ -127,6 +127,7 @@ class BatchesScreen(PanelScreen):
         key("batch-new", "n", "new_batch", "Index…", changes=True),
         key("batch-retry", "R", "retry_batch", "Retry failed", changes=True),
         key("batch-cancel", "c", "cancel_batch", "Cancel batch", changes=True),
+        key("batches-search", "f", "search_batch", "Search"),
         key("batches-back", "escape", "app.pop_screen", "Back"),
     ]
 
@@ -265,6 +266,11 @@ class BatchesScreen(PanelScreen):
             ConfirmScreen(question, "cancel the batch", "keep it"),
             lambda yes: self._run_command("batches", "cancel", batch.batch_id) if yes else None,
         )
+
+    def action_search_batch(self) -> None:
+        """Search the selected batch's partition."""
+        batch = self._selected()
+        self.app.action_open_search(batch.partition if batch else "")
 
     @work(thread=True, exit_on_error=False, group="batches-command")
     def _run_command(self, *args: str) -> None:

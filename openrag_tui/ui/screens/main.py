@@ -21,7 +21,12 @@ from openrag_tui.cluster.allocation import ClusterView, PoolStatus
 from openrag_tui.cluster.dashboard import DashboardError
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
 from openrag_tui.formats import plain
-from openrag_tui.render import bar_legend_parts, pending_lines, warning_lines
+from openrag_tui.render import (
+    bar_legend_parts,
+    pending_lines,
+    vector_store_line,
+    warning_lines,
+)
 from openrag_tui.ui.backend import Backend, child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import ClusterChanged, EnvReloaded, ReadFailed, ViewRead
@@ -38,6 +43,8 @@ MAX_BACKOFF_SECONDS = 30.0
 OUTCOME_WORDS = {"reached": "reached", "unsettled": "not reached yet"}
 #: how long a resize may take before the panel stops waiting for it (seconds)
 RESIZE_TIMEOUT_SECONDS = 180.0
+#: how often the vector store's line is read again (seconds)
+VECTOR_STORE_SECONDS = 10.0
 #: what the interval key cycles through (seconds)
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -73,13 +80,14 @@ class MainScreen(PanelScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         key("refresh", "r", "refresh_now", "Refresh"),
-        key("pause", "p", "toggle_pause", "Pause"),
+        key("pause", "p", "toggle_pause", "Pause", show=False),
         # sort and interval are named with their keys in the legend line, not in the footer
         key("interval", "i", "cycle_interval", "Interval", show=False),
         key("filter", "slash", "filter", "Filter", show=False),
         key("sort", "o", "cycle_sort", "Sort", show=False),
         key("env", "e", "app.open_env_editor", ".env"),
         key("batches", "b", "app.open_batches", "Batches"),
+        key("search", "f", "app.open_search", "Search"),
         key("pool-up", "plus", "resize(1)", "Pool +1 actor", changes=True, group="pool"),
         key("pool-down", "minus", "resize(-1)", "Pool −1 actor", changes=True, group="pool"),
         key("pool-scale", "s", "scale_dialog", "Scale pool to…", changes=True, group="pool"),
@@ -99,6 +107,7 @@ class MainScreen(PanelScreen):
         self.filter_text = ""
         self._filter_matches = True
         self._poll_flight = OneAtATime("poll", release_on_return=False)
+        self._vector_flight = OneAtATime("vector-store")
         self._next_poll: Timer | None = None
         self._unshown: ClusterView | None = None
         self.requested: dict[str, int] = {}  # the last size asked of each pool from here
@@ -114,6 +123,7 @@ class MainScreen(PanelScreen):
             yield FittedLine(id="legend")
             yield PoolsTable(id="pools")
             yield Static(id="pool-progress")
+            yield Static(id="vector-store")
             yield Static(id="pending")
             yield Static(id="warnings")
             yield Static(id="env-problems")
@@ -127,8 +137,19 @@ class MainScreen(PanelScreen):
         self._show_legend()
         self._show_env_problems()
         self.set_interval(1.0, self._show_status)
+        self.set_interval(VECTOR_STORE_SECONDS, self._look_at_vector_store)
         self.query_one(NodesTable).focus()
         self._poll()
+        self._look_at_vector_store()
+
+    def _look_at_vector_store(self) -> None:
+        self._vector_flight.start(self, self._read_vector_store)
+
+    def _read_vector_store(self) -> None:
+        status = self.backend.vector_store()
+        self.app.call_from_thread(
+            self.query_one("#vector-store", Static).update, vector_store_line(status)
+        )
 
     def on_unmount(self) -> None:
         for stop in self._resizes.values():  # quitting ends the `scale` children, not waits

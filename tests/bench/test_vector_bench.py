@@ -1,0 +1,227 @@
+"""Vector index benchmarks, on a real Milvus Lite server and the real WordLlama model.
+
+1. Chunks embedded and inserted per second through the pools (text files → chunks → WordLlama →
+   Milvus, the `milvus` sink) against a plain single-process loop over the same files: read,
+   chunk, embed each document's chunks in one call, insert them with pymilvus.
+2. Search latency p50/p95 at 10,000 and 100,000 chunks: in-process (`indexing.search.search`,
+   embedding the query included) and through the CLI (`openrag-tui search`, a fresh process).
+
+Run on demand (results go into docs/benchmarks.md by hand, with the machine's load):
+    .venv/bin/python -m pytest tests/bench/test_vector_bench.py -m bench -s
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+
+from openrag_tui.config import EnvFile, Settings
+from openrag_tui.indexing import api
+from openrag_tui.indexing.chunking import chunk_pages
+from openrag_tui.indexing.embedders import EmbedderConfig, make_embedder
+from openrag_tui.indexing.milvus import Store, row_id, store
+from openrag_tui.indexing.paths import Where
+from openrag_tui.indexing.search import search
+from openrag_tui.pools import control
+from tests.support.raycluster import TestCluster, wait_until
+
+pytestmark = pytest.mark.bench
+
+DOCUMENTS, CHUNKS_PER_DOCUMENT = 200, 10
+CHUNK, OVERLAP = 1000, 200
+SIZES = (10_000, 100_000)
+QUERIES, CLI_QUERIES = 50, 7
+VOCABULARY = (
+    "pool actor node index batch chunk vector search page document marker model ray cluster "
+    "memory queue worker retry partition embed token shard replica latency answer question "
+    "report budget revenue garden river mountain station library window harbour engine "
+    "kitchen forest market theatre battery sensor cable signal planet orbit weather"
+)
+WORDS = VOCABULARY.split()
+
+
+def text_of(rng: random.Random, characters: int) -> str:
+    words: list[str] = []
+    length = 0
+    while length < characters:
+        word = rng.choice(WORDS) if rng.random() < 0.9 else f"w{rng.randrange(50_000)}"
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)
+
+
+def env_text(milvus, collection: str, extra: str = "") -> str:
+    return (
+        f"DATA_VOLUME=./data\nOPENRAG_TUI_COLLECTION={collection}\n{milvus.env}"
+        f"OPENRAG_TUI_CHUNK_SIZE={CHUNK}\nOPENRAG_TUI_CHUNK_OVERLAP={OVERLAP}\n{extra}"
+    )
+
+
+@pytest.fixture
+def pools(ray_cluster: TestCluster, milvus, tmp_path: Path) -> Iterator[tuple[Settings, Where]]:
+    (tmp_path / "data").mkdir()
+    env = tmp_path / ".env"
+    env.write_text(
+        env_text(
+            milvus,
+            f"bench_pools_{uuid.uuid4().hex[:8]}",
+            "RAY_POOL_SIZE=2\nRAY_NUM_GPUS=0.1\nRAY_MAX_TASKS_PER_WORKER=5\n"
+            "MARKER_POOL_SIZE=1\nMARKER_NUM_GPUS=0.1\n"
+            f"OPENRAG_TUI_NAMESPACE=ortui-vbench-{uuid.uuid4().hex[:8]}\n"
+            f"RAY_HEAD_ADDRESS={ray_cluster.gcs_address}\n",
+        )
+    )
+    settings = Settings.from_envfile(EnvFile.read(env))
+    control.connect(settings)
+    try:
+        control.deploy(settings)
+        assert control.wait_for("indexer", 2, timeout=120).outcome == "reached"
+        yield settings, Where.of(settings, tmp_path)
+    finally:
+        api.stop_coordinator()
+        control.teardown()
+        ray.shutdown()
+
+
+def write_documents(folder: Path, count: int, seed: int) -> list[Path]:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    paths = []
+    for n in range(count):
+        path = folder / f"doc{n}.txt"
+        path.write_text(text_of(rng, CHUNKS_PER_DOCUMENT * (CHUNK - OVERLAP)))
+        paths.append(path)
+    return paths
+
+
+def run_batch(settings: Settings, where: Where, folder: Path, partition: str) -> float:
+    started = time.perf_counter()
+    request = api.plan_batch(settings, where, [str(folder)], partition)
+    batch_id = api.submit(settings, where, request)
+    progress = wait_until(
+        lambda: (p := api.get_batch(where, batch_id)).finished and p, 900, "the batch", every=0.1
+    )
+    assert progress.counts == {"COMPLETED": progress.total}, progress.counts
+    return time.perf_counter() - started
+
+
+def plain_loop(paths: list[Path], uri: str, collection: str) -> tuple[float, int]:
+    """The baseline: one process, document by document, the same chunking and the same model."""
+    embedder = make_embedder(EmbedderConfig("wordllama"))
+    index = Store(uri, collection)
+    index.ensure(embedder.config.identity, embedder.dimension)
+    client = index.client()
+    chunks = 0
+    started = time.perf_counter()
+    for path in paths:
+        pieces = chunk_pages((path.read_text(),), CHUNK, OVERLAP)
+        vectors = embedder.embed([piece.text for piece in pieces])
+        rows = [
+            {"id": row_id("plain", path.name, piece.index), "text": piece.text, "vector": vector,
+             "partition": "plain", "file_id": path.name, "source": str(path),
+             "pages": list(piece.pages), "chunk_index": piece.index, "content_hash": "x",
+             "metadata": {}}
+            for piece, vector in zip(pieces, vectors, strict=True)
+        ]  # fmt: skip
+        client.insert(collection, rows)
+        chunks += len(rows)
+    return time.perf_counter() - started, chunks
+
+
+def test_chunks_per_second_through_the_pools_against_a_plain_loop(
+    pools: tuple[Settings, Where], milvus
+) -> None:
+    settings, where = pools
+    warm = write_documents(where.volume / "warm", 4, seed=0)
+    run_batch(settings, where, warm[0].parent, "warm")  # loads the model in every actor
+    plain_paths = write_documents(where.volume / "plain", DOCUMENTS, seed=1)
+    pooled_folder = write_documents(where.volume / "pooled", DOCUMENTS, seed=2)[0].parent
+    plain_seconds, chunks = plain_loop(
+        plain_paths, milvus.uri, f"bench_plain_{uuid.uuid4().hex[:8]}"
+    )
+    pooled_seconds = run_batch(settings, where, pooled_folder, "pooled")
+    pooled_chunks = store(settings.vdb_uri, settings.collection).counts(["pooled"])["pooled"]
+    plain_rate, pooled_rate = chunks / plain_seconds, pooled_chunks / pooled_seconds
+    print(f"\n{DOCUMENTS} text documents, {chunks} chunks of {CHUNK} chars, cpus={os.cpu_count()}")
+    print(
+        f"  plain loop (chunk, embed, insert): {plain_rate:6.0f} chunks/s ({plain_seconds:.1f} s)"
+    )
+    print(
+        f"  through the pools (milvus sink):  {pooled_rate:6.0f} chunks/s ({pooled_seconds:.1f} s)"
+    )
+    print(f"  ratio pools/plain: {pooled_rate / plain_rate:.2f} (goal >= 0.7)")
+
+
+@pytest.fixture(scope="module")
+def loaded(milvus, tmp_path_factory) -> Iterator[tuple[Path, str]]:
+    """One collection, a partition per size: `s10000` holds 10,000 chunks, `s100000` 100,000."""
+    folder = tmp_path_factory.mktemp("search")
+    collection = f"bench_search_{uuid.uuid4().hex[:8]}"
+    env = folder / ".env"
+    env.write_text(env_text(milvus, collection))
+    (folder / "data").mkdir()
+    embedder = make_embedder(EmbedderConfig("wordllama"))
+    index = Store(milvus.uri, collection)
+    index.ensure(embedder.config.identity, embedder.dimension)
+    client = index.client()
+    rng = random.Random(7)
+    started = time.perf_counter()
+    for size in SIZES:
+        for start in range(0, size, 2000):
+            texts = [text_of(rng, 300) for _ in range(2000)]
+            vectors = embedder.embed(texts)
+            client.insert(collection, [
+                {"id": row_id(f"s{size}", f"f{start + n}", 0), "text": text, "vector": vector,
+                 "partition": f"s{size}", "file_id": f"f{start + n}", "source": f"/f{start + n}",
+                 "pages": [1], "chunk_index": 0, "content_hash": "x", "metadata": {}}
+                for n, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+            ])  # fmt: skip
+    print(f"\nloaded {sum(SIZES)} chunks in {time.perf_counter() - started:.0f} s")
+    yield env, collection
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def test_search_latency_at_ten_and_a_hundred_thousand_chunks(loaded: tuple[Path, str]) -> None:
+    env, _collection = loaded
+    settings = Settings.from_envfile(EnvFile.read(env))
+    rng = random.Random(11)
+    queries = [" ".join(rng.sample(WORDS, 4)) for _ in range(QUERIES)]
+    search(settings, f"s{SIZES[0]}", queries[0])  # connects, loads the model and the collection
+    for size in SIZES:
+        partition = f"s{size}"
+        timings = []
+        for query in queries:
+            started = time.perf_counter()
+            results = search(settings, partition, query, top=5)
+            timings.append(time.perf_counter() - started)
+            assert len(results.hits) == 5
+        p50, p95 = percentiles(timings)
+        cli = []
+        for query in queries[:CLI_QUERIES]:
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "openrag_tui", "search", query, "--partition", partition,
+                 "--json", "--env", str(env)],
+                capture_output=True, text=True, timeout=120, cwd=env.parent,
+            )  # fmt: skip
+            cli.append(time.perf_counter() - started)
+            assert done.returncode == 0, done.stderr
+        c50, c95 = percentiles(cli)
+        print(
+            f"  {size:>7,} chunks: in-process p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms"
+            f" | CLI p50 {c50 * 1000:6.0f} ms  p95 {c95 * 1000:6.0f} ms"
+        )
