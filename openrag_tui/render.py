@@ -18,6 +18,7 @@ from rich.text import Text
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
 from openrag_tui.config.pools import FACTS, OPENRAG
 from openrag_tui.formats import DASH, count, plain, safe
+from openrag_tui.indexing.openrag.queue import OpenRagQueue
 from openrag_tui.indexing.vectorstatus import VectorStoreStatus
 
 #: (reserved_by key, glyph, style) in the order the bar draws them
@@ -236,14 +237,48 @@ def vector_store_line(status: VectorStoreStatus) -> Text:
     )
 
 
+def openrag_line(queue: OpenRagQueue) -> Text:
+    """`openrag ✓ http://app:8080 8 slots, 3 active (SERIALIZING 2, QUEUED 1) · ours 3/5`,
+    or why its queue cannot be read, and the limit back-pressure keeps then."""
+    line = Text("openrag ", style="bold")
+    ours = f"ours {queue.in_flight}/{queue.limit} in flight"
+    if queue.info is None:
+        if queue.forbidden:
+            line.append("✓ ", style="bold yellow").append_text(plain(f"{queue.url}: "))
+            line.append_text(plain("forbidden: the token may not read /queue/info", "yellow"))
+        else:
+            said = (queue.error or "") if queue.reachable else f"unreachable: {queue.error or ''}"
+            line.append("✗ ", style="bold red").append_text(plain(f"{queue.url}: "))
+            line.append_text(plain(said, "red"))
+        limit = "RAY_POOL_SIZE × RAY_MAX_TASKS_PER_WORKER"
+        return line.append_text(plain(f" · {ours} (limit {limit})", "dim"))
+    info = queue.info
+    states = ", ".join(f"{state} {n}" for state, n in sorted(info.active_statuses.items()) if n)
+    line.append("✓ ", style="bold green")
+    line.append_text(
+        plain(
+            f"{queue.url} {info.total_slots} slots, {info.active} active"
+            + (f" ({states})" if states else "")
+            + f" · {ours} · done {count(info.total_completed)}, failed "
+            f"{count(info.total_failed)}"
+        )
+    )
+    return line
+
+
 def render_view(
-    view: ClusterView, dashboard_url: str, vectors: VectorStoreStatus | None = None
+    view: ClusterView,
+    dashboard_url: str,
+    vectors: VectorStoreStatus | None = None,
+    openrag: OpenRagQueue | None = None,
 ) -> RenderableType:
     """The whole `status` report."""
     header = plain(f"{dashboard_url}  Ray {view.state.ray_version}  {len(view.nodes)} nodes")
     parts: list[RenderableType] = [header, nodes_table(view), bar_legend(), pools_table(view)]
     if vectors is not None:
         parts.append(vector_store_line(vectors))
+    if openrag is not None:
+        parts.append(openrag_line(openrag))
     if view.pending:
         parts += [Text("Pending actors", style="bold"), pending_lines(view)]
     if view.warnings:

@@ -46,7 +46,7 @@ _SETTINGS = {
     "DATA_VOLUME", "PDF_LOADER", "OPENRAG_TUI_CHUNK_SIZE", "OPENRAG_TUI_CHUNK_OVERLAP",
     "OPENRAG_TUI_LEDGER", "OPENRAG_TUI_NAMESPACE", "OPENRAG_TUI_MAX_FILE_MB", "OPENRAG_TUI_SINK",
     "OPENRAG_TUI_COLLECTION", "OPENRAG_TUI_EMBEDDER", "EMBEDDER_BASE_URL", "VDB_HOST",
-    "VDB_PORT",
+    "VDB_PORT", "OPENRAG_TUI_TARGET", "OPENRAG_TUI_OPENRAG_URL", "APP_URL", "APP_PORT",
 }  # fmt: skip
 
 
@@ -61,7 +61,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     index.add_argument("--partition", required=True, help="the partition the files go to")
     index.add_argument("--metadata", metavar="JSON", help="a JSON object stored with each chunk")
-    index.add_argument("--force", action="store_true", help="index content already indexed")
+    index.add_argument(
+        "--force", action="store_true",
+        help="index content already indexed (into OpenRAG: replace the file it has)",
+    )  # fmt: skip
+    index.add_argument(
+        "--target", choices=("pools", "openrag"),
+        help="our pools, or a running OpenRAG through its API (default: OPENRAG_TUI_TARGET, "
+        "else pools)",
+    )  # fmt: skip
     index.add_argument("--wait", action="store_true", help="show progress until the batch ends")
     index.set_defaults(handler=_index)
 
@@ -117,16 +125,18 @@ def _index(args: argparse.Namespace, out: Output) -> int:
     where = _where(workspace)
     request = api.plan_batch(
         workspace.settings, where, args.paths, args.partition, metadata, args.force,
-        env_file=str(workspace.location.path),
+        env_file=str(workspace.location.path), target=args.target,
     )  # fmt: skip
     for note in request.notes:
         out.warn(note)
     from openrag_tui.indexing.preflight import check_services
 
-    check_services(request.config)  # the vector store and the embedder answer, and agree
+    check_services(request.config)  # the store and embedder, or OpenRAG, answer and agree
     with connected(workspace, args.address):
         batch_id = api.submit(workspace.settings, where, request)
-    out.event("submitted", batch_id=batch_id, files=len(request.files))
+    out.event(
+        "submitted", batch_id=batch_id, files=len(request.files), target=request.config.target
+    )
     if not args.wait:
         if out.json_mode:
             out.json({"batch_id": batch_id})
@@ -170,12 +180,32 @@ def _show(args: argparse.Namespace, out: Output) -> int:
     files = reader.files(batch.batch_id)
     for problem in reader.problems:
         out.warn(problem)
+    queue = _openrag_queue(args, batch, where)
     if out.json_mode:
-        out.json({"batch": batch.to_dict(time.time()), "files": [f.to_dict() for f in files]})
+        shown = {"batch": batch.to_dict(time.time()), "files": [f.to_dict() for f in files]}
+        if queue is not None:
+            shown["openrag"] = queue.to_dict()
+        out.json(shown)
     else:
         out.print(batches_table([batch], time.time()))
+        if batch.paused:
+            out.say(f"paused: {batch.paused}")
+        if queue is not None:
+            from openrag_tui.render import openrag_line
+
+            out.print(openrag_line(queue))
         out.print(files_table(files, where))
     return EXIT_OK
+
+
+def _openrag_queue(args: argparse.Namespace, batch: BatchProgress, where: Where):
+    """OpenRAG's queue, for a batch into it that is not over."""
+    if batch.target != "openrag" or batch.finished:
+        return None
+    from openrag_tui.indexing.openrag.queue import openrag_queue
+
+    workspace = _workspace(args)
+    return openrag_queue(workspace.settings, where, str(workspace.location.path))
 
 
 @changes
@@ -192,7 +222,8 @@ def _cancel(args: argparse.Namespace, out: Output) -> int:
     with connected(workspace, args.address):
         count = api.cancel(workspace.settings, where, batch.batch_id)
     out.event("result", batch_id=batch.batch_id, cancelled=count)
-    out.say(f"{batch.batch_id}: {count} queued file(s) cancelled")
+    inside = " (and in OpenRAG: their tasks asked to stop)" if batch.target == "openrag" else ""
+    out.say(f"{batch.batch_id}: {count} file(s) cancelled{inside}")
     return EXIT_OK
 
 
@@ -216,11 +247,15 @@ def _resume(args: argparse.Namespace, out: Output) -> int:
 
     workspace = _workspace(args)
     where = _where(workspace)
-    with connected(workspace, args.address):
-        api.start_coordinator(workspace.settings, where)
     unfinished = [b for b in _reader(where).batches() if not b.finished]
+    with connected(workspace, args.address):
+        if any(b.target == "pools" for b in unfinished):  # OpenRAG's batches need no pools
+            api.start_coordinator(workspace.settings, where)
+        paused = api.resume(workspace.settings, where)
     files = sum(b.total - b.done for b in unfinished)
     out.say(f"coordinator running: {files} unfinished file(s) in {len(unfinished)} batch(es)")
+    if paused:
+        out.say(f"{paused} paused batch(es) go on (AUTH_TOKEN read again)")
     return EXIT_OK
 
 
@@ -321,6 +356,7 @@ def batches_table(batches: list[BatchProgress], now: float) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("batch", no_wrap=True, min_width=max(len(b.batch_id) for b in batches))
     table.add_column("partition", overflow="fold")
+    table.add_column("target", no_wrap=True)
     for column in ("state", "done", "failed", "files/s", "ETA/took"):
         table.add_column(column, justify="right", no_wrap=True, min_width=len(column))
     for batch in batches:
@@ -328,6 +364,7 @@ def batches_table(batches: list[BatchProgress], now: float) -> Table:
         table.add_row(
             batch.batch_id,
             plain(batch.partition),
+            batch.target,
             batch.state,
             fraction(batch.done, batch.total),
             str(batch.counts.get("FAILED", 0)),

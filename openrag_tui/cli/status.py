@@ -19,6 +19,8 @@ from openrag_tui.cli.common import (
 
 if TYPE_CHECKING:
     from openrag_tui.cluster.state import ClusterState
+    from openrag_tui.indexing.openrag.queue import OpenRagQueue
+    from openrag_tui.indexing.paths import Where
     from openrag_tui.indexing.vectorstatus import VectorStoreStatus
     from openrag_tui.workspace import Workspace
 
@@ -71,23 +73,42 @@ def _status_once(
     finally:
         client.close()
     vectors = vector_store_of(workspace)
+    queue = openrag_queue_of(workspace)
     if out.json_mode:
         out.json(
-            {**view_as_dict(view, workspace.dashboard_display), "vector_store": vectors.to_dict()}
+            {
+                **view_as_dict(view, workspace.dashboard_display),
+                "vector_store": vectors.to_dict(),
+                "openrag": None if queue is None else queue.to_dict(),
+            }
         )
     else:
         from openrag_tui.render import render_view
 
-        out.print(render_view(view, workspace.dashboard_display, vectors))
+        out.print(render_view(view, workspace.dashboard_display, vectors, queue))
     return EXIT_OK, view.state
 
 
-def vector_store_of(workspace: Workspace) -> VectorStoreStatus:
+def _where_of(workspace: Workspace) -> Where | None:
     from openrag_tui.indexing.paths import BadPath, Where
-    from openrag_tui.indexing.vectorstatus import vector_store_status
 
     try:
-        where = Where.of(workspace.settings, workspace.location.path.parent)
+        return Where.of(workspace.settings, workspace.location.path.parent)
     except BadPath:
-        where = None
-    return vector_store_status(workspace.settings, where)
+        return None
+
+
+def vector_store_of(workspace: Workspace) -> VectorStoreStatus:
+    from openrag_tui.indexing.vectorstatus import vector_store_status
+
+    return vector_store_status(workspace.settings, _where_of(workspace))
+
+
+def openrag_queue_of(workspace: Workspace) -> OpenRagQueue | None:
+    """OpenRAG's queue, when the .env names OpenRAG or a batch went there (else None)."""
+    from openrag_tui.indexing.openrag.queue import openrag_queue, wanted
+
+    where = _where_of(workspace)
+    if not wanted(workspace.settings, where):
+        return None
+    return openrag_queue(workspace.settings, where, str(workspace.location.path))

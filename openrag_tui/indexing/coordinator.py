@@ -87,7 +87,7 @@ class Coordinator:
         self._resume_at = {"pools": 0.0, "openrag": 0.0}
         self._pause = dict.fromkeys(self._resume_at, OUTAGE_PAUSE_SECONDS[0])
         self._auth_retry_at = 0.0
-        self._openrag = OpenRagRunner(self._ledger, where.volume)
+        self._openrag = OpenRagRunner(self._ledger, where.volume, self._wake.set)
         loop = asyncio.get_running_loop()
         for task in self._ledger.in_openrag():
             key = (task.batch_id, task.index)
@@ -165,7 +165,6 @@ class Coordinator:
     async def _pump(self) -> None:
         while True:
             self._wake.clear()
-            wait = POLL_SECONDS
             try:
                 now = time.monotonic()
                 free = self._in_flight - self._pool_files
@@ -173,30 +172,26 @@ class Coordinator:
                     for task in self._ledger.queued(free, set(self._running), "pools"):
                         self._start(task)
                 if now >= self._resume_at["openrag"]:
-                    wait = min(wait, await self._start_openrag())
+                    await self._start_openrag()
                 if self._auth_retry_at and time.monotonic() >= self._auth_retry_at:
                     self._unpause(self._ledger.paused_batches())
             except Exception:  # a ledger hiccup must not end the loop: try again shortly
                 _log.exception("picking queued files failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
-    async def _start_openrag(self) -> float:
-        """Start as many queued files of batches into OpenRAG as their OpenRAG has room for;
-        how soon to look again while some wait."""
+    async def _start_openrag(self) -> None:
+        """Start as many queued files of batches into OpenRAG as their OpenRAG has room for
+        (a lane whose room grows wakes the pump)."""
         waiting: dict[int, tuple[Lane, list[FileTask]]] = {}
         for task in self._ledger.queued(OPENRAG_PEEK, set(self._running), "openrag"):
             lane = self._openrag.lane(self._batch(task.batch_id))
             waiting.setdefault(id(lane), (lane, []))[1].append(task)
-        wait = POLL_SECONDS
         for lane, tasks in waiting.values():
-            room = await lane.room(len(tasks))
+            room = await lane.room(len(tasks))  # its watcher wakes the pump when it grows
             for task in tasks[:room]:
                 lane.started()
                 self._start(task, lane)
-            if room < len(tasks):
-                wait = min(wait, lane.wait_seconds())
-        return wait
 
     def _start(self, task: FileTask, lane: Lane | None = None) -> None:
         """Run the file; it is ours from now on (in `_running`), in the ledger once hashed."""

@@ -17,8 +17,7 @@ def check_services(config: BatchConfig) -> None:
     """Unavailable, EmbedderMismatch or AuthRefused when the batch could not be written; else
     nothing."""
     if config.target == "openrag":
-        from openrag_tui.indexing.openrag.client import OpenRag
-        from openrag_tui.indexing.openrag.runner import token_of
+        from openrag_tui.indexing.openrag.client import OpenRag, token_of
 
         OpenRag(config.openrag_url or "", token_of(config.env_file), timeout=5.0).supported()
         return

@@ -27,6 +27,7 @@ from openrag_tui.cluster.warnings import death_sentence, deaths
 from openrag_tui.config import set_env_values
 from openrag_tui.indexing.batch import BatchProgress, FileTask
 from openrag_tui.indexing.ledger import LedgerReader
+from openrag_tui.indexing.openrag.queue import OpenRagQueue
 from openrag_tui.indexing.paths import Where
 from openrag_tui.indexing.plan import plan_batch
 from openrag_tui.indexing.vectorstatus import VectorStoreStatus, vector_store_status
@@ -154,6 +155,19 @@ class Backend:
         except ValueError:  # the ledger or outputs outside the volume: no figures
             where = None
         return vector_store_status(workspace.settings, where)
+
+    def openrag_queue(self) -> OpenRagQueue | None:
+        """OpenRAG's queue when the .env names OpenRAG or a batch went there, else None."""
+        from openrag_tui.indexing.openrag.queue import openrag_queue, wanted
+
+        workspace = self.workspace
+        try:
+            where = self.where()
+        except ValueError:
+            where = None
+        if not wanted(workspace.settings, where):
+            return None
+        return openrag_queue(workspace.settings, where, str(workspace.location.path))
 
     def search(self, partition: str, query: str, top: int) -> Results:
         """Hybrid search in a partition; raises Unavailable, BadInput or EmbedderMismatch."""

@@ -231,6 +231,21 @@ def _pdf_folder(setup: Setup, name: str, count: int, pages: int) -> Path:
     return folder
 
 
+def _wait_for_a_conversion(setup: Setup, batch_id: str) -> None:
+    """Until a file of the batch is being converted; if none ever is, the failure says what the
+    batch's files were doing instead (the counts and their last errors)."""
+    try:
+        wait_until(
+            lambda: api.get_batch(setup.where, batch_id).counts.get("CONVERTING"),
+            BATCH_SECONDS,
+            "a file being converted",
+        )
+    except TimeoutError as timeout:
+        files = api.batch_files(setup.where, batch_id)
+        seen = {(f.state.value, f.error) for f in files}
+        raise AssertionError(f"{timeout}; the batch's files: {sorted(seen, key=str)}") from None
+
+
 def _all_completed_once(setup: Setup, batch_id: str, folder: Path, partition: str) -> None:
     progress = finished(setup, batch_id)
     files = api.batch_files(setup.where, batch_id)
@@ -244,11 +259,7 @@ def _all_completed_once(setup: Setup, batch_id: str, folder: Path, partition: st
 def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
     folder = _pdf_folder(setup, "deaths", count=32, pages=12)
     batch_id = submit(setup, [str(folder)], "deaths")
-    wait_until(
-        lambda: api.get_batch(setup.where, batch_id).counts.get("CONVERTING"),
-        30,
-        "a file being converted",
-    )
+    _wait_for_a_conversion(setup, batch_id)
     (marker,) = control.state("marker").names(Phase.ALIVE)
     ray.kill(ray.get_actor(marker))
     ray.kill(ray.get_actor(COORDINATOR_NAME), no_restart=False)  # Ray restarts it: it resumes
@@ -262,11 +273,7 @@ def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
 def test_resizing_the_pools_mid_batch_loses_nothing(setup: Setup) -> None:
     folder = _pdf_folder(setup, "resized", count=24, pages=8)
     batch_id = submit(setup, [str(folder)], "resized")
-    wait_until(
-        lambda: api.get_batch(setup.where, batch_id).counts.get("CONVERTING"),
-        30,
-        "a file being converted",
-    )
+    _wait_for_a_conversion(setup, batch_id)
     for pool, size in (("indexer", 1), ("marker", 2), ("indexer", 2), ("marker", 1)):
         control.scale(pool, size, wait=False)
     _all_completed_once(setup, batch_id, folder, "resized")

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import requests
 import requests.adapters
 
-from openrag_tui.config import redact
+from openrag_tui.config import EnvFile, EnvFileError, redact
 from openrag_tui.indexing.errors import AuthRefused, DocumentError, Unavailable
 
 __all__ = ["AuthRefused", "OpenRag", "QueueInfo", "file_id_of"]
@@ -102,6 +102,17 @@ def file_id_of(relative: str) -> str:
     OpenRAG forbids) written `%2F` and a literal `%` written `%25`, so two paths never share an
     id and the id reads back to its path."""
     return relative.replace("%", "%25").replace("/", "%2F")
+
+
+def token_of(env_file: str | None) -> str | None:
+    """AUTH_TOKEN from the shared .env, read when a client is made (an operator who fixes it
+    there is heard without a restart)."""
+    if not env_file:
+        return None
+    try:
+        return EnvFile.read(env_file).values.get("AUTH_TOKEN") or None
+    except EnvFileError:
+        return None
 
 
 def task_id_of(status_url: str) -> str:

@@ -1,4 +1,5 @@
-"""Back-pressure for one OpenRAG: how many more of our files may go in now.
+"""Back-pressure for one OpenRAG: how many more of our files may go in now, and when our tasks
+there end.
 
 OpenRAG accepts every upload however full its pools are, so the limit is ours to keep: never
 more of our files in flight inside it than its free capacity. With an admin token that is
@@ -6,22 +7,32 @@ more of our files in flight inside it than its free capacity. With an admin toke
 when it answered, or started since); without one, `RAY_POOL_SIZE × RAY_MAX_TASKS_PER_WORKER`
 from the .env less our own files in flight.
 
-`/queue/info` is read again when files wait for room: soon after something finished, less and
-less often while nothing changes (from 5 ms to 1 s), so the overhead follows OpenRAG's pace.
-When it shows tasks finished, the lane asks which are still active (`/queue/tasks`) and wakes
-the files whose task is not, so they look at once instead of at their next poll.
+One watcher per lane looks at OpenRAG while files wait for room or tasks of ours run: the queue
+(`/queue/info`) for room, and which tasks are still active (`/queue/tasks`) to wake, at once,
+the files whose task ended, so each file needs no polling of its own. It looks as often as an
+eighth of a typical task's time (measured: from an upload's acknowledgement to its end), from
+5 ms to 1 s, so the overhead follows OpenRAG's pace. Without the admin role, files poll their
+own task and the .env bounds the room.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from openrag_tui.indexing.errors import Unavailable
-from openrag_tui.indexing.openrag.client import AuthRefused, OpenRag, QueueInfo
+from openrag_tui.indexing.errors import AuthRefused, Unavailable
+from openrag_tui.indexing.openrag.client import OpenRag, QueueInfo
 
-CHECK_SECONDS = (0.005, 1.0)
+LOOK_SECONDS = (0.005, 1.0)
+#: a typical task's seconds before any was measured
+FIRST_GUESS_SECONDS = 0.5
+T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,107 +46,148 @@ class Limit:
 
 
 class Lane:
-    """One OpenRAG's room for our files (one per URL in a coordinator)."""
+    """One OpenRAG's room for our files, and the ends of our tasks in it."""
 
-    def __init__(self, client: OpenRag, fallback_slots: int, env_file: str | None = None) -> None:
+    def __init__(
+        self,
+        client: OpenRag,
+        fallback_slots: int,
+        env_file: str | None = None,
+        call: Callable[..., Awaitable[Any]] | None = None,
+        on_room: Callable[[], None] = lambda: None,
+    ) -> None:
         self.client = client
         self.env_file = env_file  # where AUTH_TOKEN is read again
         self.fallback_slots = max(1, fallback_slots)
         self.uploading = 0  # uploads sent, not yet acknowledged
         self.inside = 0  # acknowledged, not yet seen to end
+        self._call = call or (lambda do, *args: asyncio.to_thread(do, *args))
+        self._on_room = on_room
         self._started = 0  # uploads ever started (to know which a queue/info may not count)
         self._budget = 0
         self._info: QueueInfo | None = None
-        self._admin = True  # until /queue/info refuses the token's role
-        self._next_check = 0.0
-        self._pause = CHECK_SECONDS[0]
-        self._finished_seen: int | None = None
+        self.admin = True  # until /queue/info refuses the token's role
+        self.lists_tasks = True  # until /queue/tasks is refused
+        self._waiting = False  # files wait for room
         self._watched: dict[str, asyncio.Event] = {}  # task id → set when it may have ended
+        self._acknowledged_at: dict[str, float] = {}
+        self._typical = FIRST_GUESS_SECONDS
+        self._finished_seen: int | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def in_flight(self) -> int:
         return self.uploading + self.inside
 
+    @property
+    def wakes_ends(self) -> bool:
+        """Whether the watcher tells files their task ended (else they poll it)."""
+        return self.admin and self.lists_tasks
+
     def limit(self) -> Limit:
-        if self._admin and self._info is not None:
+        if self.admin and self._info is not None:
             return Limit(self._info.total_slots, "queue/info", self.in_flight, max(0, self._budget))
         free = max(0, self.fallback_slots - self.in_flight)
         return Limit(self.fallback_slots, ".env", self.in_flight, free)
 
     async def room(self, waiting: int) -> int:
-        """How many uploads may start now (they must be `started()` one by one)."""
-        if not self._admin:
-            return max(0, self.fallback_slots - self.in_flight)
-        now = time.monotonic()
-        if self._budget <= 0 and now >= self._next_check and waiting:
-            await self._check()
-        return max(0, self._budget)
+        """How many uploads may start now (each must be `started()`); while files wait, the
+        watcher calls `on_room` when there may be more."""
+        if self.admin and self._info is None:
+            await self._look_at_queue()  # the first time: at once
+        room = (
+            max(0, self._budget)
+            if self.admin
+            else max(0, self.fallback_slots - self.in_flight)
+        )  # fmt: skip
+        self._waiting = waiting > room
+        if self._waiting:
+            self._watch()
+        return min(room, waiting)
 
-    async def _check(self) -> None:
+    # the watcher
+
+    def _watch(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._run())
+
+    def _look_seconds(self) -> float:
+        return min(max(self._typical / 8, LOOK_SECONDS[0]), LOOK_SECONDS[1])
+
+    async def _run(self) -> None:
+        while self._waiting or (self._watched and self.wakes_ends):
+            await asyncio.sleep(self._look_seconds())
+            try:
+                if self.admin:
+                    await self._look_at_queue()
+                if self._watched and self.wakes_ends:
+                    await self._wake_ended()
+            except Exception:  # the watcher must go on: files would wait for nothing
+                _log.exception("looking at OpenRAG's queue failed")
+
+    async def _look_at_queue(self) -> None:
         started, busy = self._started, self.uploading
         try:
-            info = await asyncio.to_thread(self.client.queue_info)
+            info = await self._call(self.client.queue_info)
         except AuthRefused:  # not an admin's token: the .env's product instead
-            self._admin = False
+            self.admin = False
+            self._on_room()
             return
         except Unavailable:
             self._budget = 0
-            self._next_check = time.monotonic() + CHECK_SECONDS[1]
             return
         self._info = info
         self._budget = info.free - busy - (self._started - started)
-        finished = info.total_completed + info.total_failed + info.total_cancelled
-        changed = self._finished_seen is None or finished != self._finished_seen
-        if self._finished_seen is not None and changed:
-            await self._wake_ended()
-        self._finished_seen = finished
-        self._pause = (
-            CHECK_SECONDS[0]
-            if changed or self._budget > 0
-            else min(self._pause * 2, CHECK_SECONDS[1])
-        )
-        self._next_check = time.monotonic() + self._pause
+        if self._budget > 0 and self._waiting:
+            self._on_room()
 
     async def _wake_ended(self) -> None:
-        if not self._watched:
-            return
         try:
-            active = await asyncio.to_thread(self.client.active_task_ids)
-        except (AuthRefused, Unavailable):
+            active = await self._call(self.client.active_task_ids)
+        except AuthRefused:
+            self.lists_tasks = False  # files poll their own task from now on
             active = set()
-        for task_id, event in self._watched.items():
+        except Unavailable:
+            return
+        for task_id, event in list(self._watched.items()):
             if task_id not in active:
                 event.set()
 
-    def watch(self, task_id: str) -> asyncio.Event:
-        """An event set when the task may have ended (the tracker clears it and looks)."""
-        return self._watched.setdefault(task_id, asyncio.Event())
-
-    def unwatch(self, task_id: str) -> None:
-        self._watched.pop(task_id, None)
-
-    def wait_seconds(self) -> float:
-        """When the coordinator should ask `room` again while files wait."""
-        if not self._admin:
-            return CHECK_SECONDS[1]
-        return max(0.0, self._next_check - time.monotonic())
+    # our files
 
     def started(self) -> None:
         self.uploading += 1
         self._started += 1
         self._budget -= 1
 
-    def acknowledged(self, accepted: bool) -> None:
+    def acknowledged(self, task_id: str | None) -> None:
+        """The upload ended: OpenRAG took it (its task id) or not (None)."""
         self.uploading -= 1
-        if accepted:
+        if task_id is not None:
             self.inside += 1
+            self._acknowledged_at[task_id] = time.monotonic()
 
-    def resumed(self) -> None:
-        """A file found inside OpenRAG by a coordinator that just started."""
+    def resumed(self, task_id: str) -> None:
+        """A task of ours found inside OpenRAG by a coordinator that just started."""
         self.inside += 1
+        self._acknowledged_at[task_id] = time.monotonic()
 
-    def ended(self) -> None:
+    def watch(self, task_id: str) -> asyncio.Event:
+        """An event set when the task may have ended (the file clears it and looks)."""
+        event = self._watched.setdefault(task_id, asyncio.Event())
+        if self.wakes_ends:
+            self._watch()
+        return event
+
+    def ended(self, task_id: str) -> None:
+        """The file saw its task end (or stopped following it)."""
+        self._watched.pop(task_id, None)
         self.inside -= 1
-        if not self._admin:
-            return
-        self._next_check = 0.0  # room may have opened: look again now
+        acknowledged = self._acknowledged_at.pop(task_id, None)
+        if acknowledged is not None:
+            seconds = time.monotonic() - acknowledged
+            self._typical = 0.8 * self._typical + 0.2 * seconds
+        if not self.admin:  # the .env bounds the room: it just grew
+            self._on_room()
+        elif self._waiting:
+            self._watch()

@@ -12,8 +12,7 @@ from typing import Any
 
 from openrag_tui.config import Settings, redact
 from openrag_tui.indexing.ledger import LedgerError, LedgerReader
-from openrag_tui.indexing.openrag.client import Down, OpenRag, QueueInfo, Refused
-from openrag_tui.indexing.openrag.runner import token_of
+from openrag_tui.indexing.openrag.client import Down, OpenRag, QueueInfo, Refused, token_of
 from openrag_tui.indexing.paths import Where
 
 TIMEOUT_SECONDS = 3.0
@@ -27,7 +26,7 @@ class OpenRagQueue:
     error: str | None
     info: QueueInfo | None
     in_flight: int  # our files uploading or inside OpenRAG (the ledger's count)
-    limit: int  # the most of ours allowed in flight now
+    limit: int  # the most of ours allowed in flight now: the slots others' tasks leave free
     limit_source: str  # "queue/info" or ".env"
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,11 +66,12 @@ def openrag_queue(
         info = client.queue_info()
     except Refused as refused:  # 403: a token without the admin role; 401: a wrong token
         forbidden = refused.status == 403
-        return OpenRagQueue(shown, forbidden, forbidden, refused.reason, None, ours, fallback,
-                            ".env")  # fmt: skip
+        return OpenRagQueue(shown, True, forbidden, refused.reason, None, ours, fallback, ".env")
     except Down as down:
         return OpenRagQueue(shown, False, False, down.reason, None, ours, fallback, ".env")
-    return OpenRagQueue(shown, True, False, None, info, ours, info.total_slots, "queue/info")
+    others = max(0, info.active - ours)  # tasks of other uploaders hold slots too
+    limit = max(0, info.total_slots - others)
+    return OpenRagQueue(shown, True, False, None, info, ours, limit, "queue/info")
 
 
 def _in_flight(where: Where) -> int | None:

@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from openrag_tui.config import EnvFile, EnvFileError
 from openrag_tui.indexing.batch import BatchProgress, FileState, FileTask, state_of_task
 from openrag_tui.indexing.errors import Unavailable
 from openrag_tui.indexing.ledger import Ledger
@@ -36,14 +35,17 @@ from openrag_tui.indexing.openrag.client import (
     OpenRag,
     TaskGone,
     file_id_of,
+    token_of,
 )
 from openrag_tui.indexing.openrag.lane import Lane
 from openrag_tui.indexing.sources import check_inside, read_source
 
-#: how often a file inside OpenRAG is looked at: from soon after the upload, growing to the
-#: cap (the lane wakes it earlier when /queue/info shows tasks ended)
+#: how often a file inside OpenRAG looks at its task when the lane cannot tell it the task
+#: ended (no admin role): from soon after the upload, growing to the cap
 POLL_SECONDS = (0.01, 2.0)
 POLL_GROWTH = 1.5
+#: when the lane tells it, a file still looks this often, in case a wake was missed
+SAFETY_POLL_SECONDS = 5.0
 #: while OpenRAG does not answer a poll: growing to this
 OUTAGE_POLL_SECONDS = 30.0
 THREADS = 32
@@ -56,23 +58,15 @@ class Resubmit(Exception):
     """OpenRAG forgot the task and does not have the file: queue it again (one attempt)."""
 
 
-def token_of(env_file: str | None) -> str | None:
-    """AUTH_TOKEN from the shared .env, read when a client is made (an operator who fixes it
-    there is heard without a restart)."""
-    if not env_file:
-        return None
-    try:
-        return EnvFile.read(env_file).values.get("AUTH_TOKEN") or None
-    except EnvFileError:
-        return None
-
-
 class OpenRagRunner:
     """The coordinator's side of every batch into OpenRAG: one lane per OpenRAG URL."""
 
-    def __init__(self, ledger: Ledger, volume: Path) -> None:
+    def __init__(
+        self, ledger: Ledger, volume: Path, on_room: Callable[[], None] = lambda: None
+    ) -> None:
         self._ledger = ledger
         self._volume = volume
+        self._on_room = on_room  # the coordinator's: a lane may take more files now
         self._lanes: dict[str, Lane] = {}
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="openrag")
 
@@ -81,7 +75,9 @@ class OpenRagRunner:
         url = config.openrag_url or ""
         if url not in self._lanes:
             client = OpenRag(url, token_of(config.env_file))
-            self._lanes[url] = Lane(client, config.openrag_slots, config.env_file)
+            self._lanes[url] = Lane(
+                client, config.openrag_slots, config.env_file, self._call, self._on_room
+            )
         return self._lanes[url]
 
     def renew_clients(self) -> None:
@@ -108,7 +104,7 @@ class OpenRagRunner:
         record the task, then follow it to its end. The lane's `started()` was counted by the
         caller; this counts the acknowledgement, whatever happens."""
         key = (task.batch_id, task.index)
-        accepted = False
+        task_id: str | None = None
         try:
             content = await self._call(self._read, task.path, batch.config.max_file_bytes)
             if not await claim(hashlib.sha256(content).hexdigest()):
@@ -120,13 +116,12 @@ class OpenRagRunner:
                 task_id = await self._call(lane.client.upload, *send, batch.force)
             except NotThere:  # --force, but OpenRAG does not have it (yet): a first upload
                 task_id = await self._call(lane.client.upload, *send, False)
-            accepted = True
         except AlreadyThere as there:
             self._ledger.update(*key, state=FileState.SKIPPED, finished_at=time.time(),
                                 error=f"OpenRAG: {there}")  # fmt: skip
             return
         finally:
-            lane.acknowledged(accepted)
+            lane.acknowledged(task_id)
         self._ledger.update(
             *key, state=FileState.SUBMITTED, task_id=task_id, openrag_state="QUEUED"
         )
@@ -143,7 +138,7 @@ class OpenRagRunner:
         file's end. Resubmit when OpenRAG forgot it and does not have the file."""
         lane = self.lane(batch)
         key = (task.batch_id, task.index)
-        pause = POLL_SECONDS[0]
+        pause = SAFETY_POLL_SECONDS if lane.wakes_ends else POLL_SECONDS[0]
         woken = lane.watch(task_id)
         try:
             while True:
@@ -163,10 +158,12 @@ class OpenRagRunner:
                     last = state
                     if await self._record(key, lane, task_id, state):
                         return
-                pause = min(pause * POLL_GROWTH, POLL_SECONDS[1])
+                if lane.wakes_ends:
+                    pause = SAFETY_POLL_SECONDS
+                else:
+                    pause = min(pause * POLL_GROWTH, POLL_SECONDS[1])
         finally:
-            lane.unwatch(task_id)
-            lane.ended()
+            lane.ended(task_id)
 
     async def _record(self, key: tuple[str, int], lane: Lane, task_id: str, state: str) -> bool:
         """Write what OpenRAG said; whether the task has ended."""
@@ -214,7 +211,7 @@ class OpenRagRunner:
         uploading with no acknowledgement recorded is COMPLETED if OpenRAG has it, else
         Resubmit."""
         if task.task_id:
-            self.lane(batch).resumed()
+            self.lane(batch).resumed(task.task_id)
             await self.follow(task, batch, task.task_id, task.openrag_state)
             return
         await self._forgotten(task, batch, self.lane(batch))

@@ -71,7 +71,10 @@ def state_text(batch: BatchProgress) -> Text:
     failed = batch.counts.get(FileState.FAILED.value, 0)
     if batch.state == "failed" and failed < batch.total:
         return Text(f"{failed} failed", style="bold red")
-    styles = {"done": "green", "failed": "bold red", "cancelled": "yellow", "running": "cyan"}
+    styles = {
+        "done": "green", "failed": "bold red", "cancelled": "yellow", "running": "cyan",
+        "paused": "bold yellow",
+    }  # fmt: skip
     return Text(batch.state, style=styles.get(batch.state, "dim"))
 
 
@@ -216,7 +219,15 @@ class BatchesScreen(PanelScreen):
         if batch is None:
             detail.update(Text(EMPTY_HINT, "dim"))
             return
-        text = Text.assemble((f"{batch.batch_id}  ", "bold"), counts_text(batch), "\n")
+        text = Text.assemble((f"{batch.batch_id}  ", "bold"), counts_text(batch))
+        if batch.target == "openrag":
+            text.append("  → OpenRAG", style="bold")
+            if not batch.finished:
+                text.append(f", {batch.in_flight} in flight")
+        text.append("\n")
+        if batch.paused:
+            text.append("paused ", style="bold yellow").append_text(plain(batch.paused))
+            text.append("\n")
         if files and files[0].batch_id == batch.batch_id:
             text.append_text(files_text(files))
         detail.update(text)

@@ -21,8 +21,10 @@ from openrag_tui.cluster.allocation import ClusterView, PoolStatus
 from openrag_tui.cluster.dashboard import DashboardError
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
 from openrag_tui.formats import plain
+from openrag_tui.indexing.openrag.queue import OpenRagQueue
 from openrag_tui.render import (
     bar_legend_parts,
+    openrag_line,
     pending_lines,
     vector_store_line,
     warning_lines,
@@ -43,8 +45,8 @@ MAX_BACKOFF_SECONDS = 30.0
 OUTCOME_WORDS = {"reached": "reached", "unsettled": "not reached yet"}
 #: how long a resize may take before the panel stops waiting for it (seconds)
 RESIZE_TIMEOUT_SECONDS = 180.0
-#: how often the vector store's line is read again (seconds)
-VECTOR_STORE_SECONDS = 10.0
+#: the vector store and OpenRAG's queue are looked at this often (each a request or two)
+VECTOR_STORE_SECONDS = 5.0
 #: what the interval key cycles through (seconds)
 INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -124,6 +126,7 @@ class MainScreen(PanelScreen):
             yield PoolsTable(id="pools")
             yield Static(id="pool-progress")
             yield Static(id="vector-store")
+            yield Static(id="openrag-queue")
             yield Static(id="pending")
             yield Static(id="warnings")
             yield Static(id="env-problems")
@@ -133,6 +136,7 @@ class MainScreen(PanelScreen):
         self.query_one("#banner").display = False
         self.query_one("#filter").display = False
         self.query_one("#pool-progress").display = False
+        self.query_one("#openrag-queue").display = False
         self._show_status()
         self._show_legend()
         self._show_env_problems()
@@ -147,9 +151,15 @@ class MainScreen(PanelScreen):
 
     def _read_vector_store(self) -> None:
         status = self.backend.vector_store()
-        self.app.call_from_thread(
-            self.query_one("#vector-store", Static).update, vector_store_line(status)
-        )
+        queue = self.backend.openrag_queue()
+        self.app.call_from_thread(self._show_services, vector_store_line(status), queue)
+
+    def _show_services(self, vectors: Text, queue: OpenRagQueue | None) -> None:
+        self.query_one("#vector-store", Static).update(vectors)
+        shown = self.query_one("#openrag-queue", Static)
+        shown.display = queue is not None
+        if queue is not None:
+            shown.update(openrag_line(queue))
 
     def on_unmount(self) -> None:
         for stop in self._resizes.values():  # quitting ends the `scale` children, not waits
