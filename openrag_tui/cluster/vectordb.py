@@ -6,6 +6,11 @@ It runs with one request worker: the measured default (ten) interleaves concurre
 write-ahead log and loses data on a crash. It listens where VDB_HOST says (this machine's
 loopback when unset), is judged up when its port accepts connections, and is stopped with
 SIGINT, which flushes its data. Its output goes to a log file, never to the terminal.
+
+Its memtable is capped at 4 MiB (its default is 128 MiB): Milvus Lite searches rows still in the
+memtable one by one, in Python, and indexes only sealed segments. Measured at 10,000 chunks: a
+hybrid search took 2.4 s with every row in the default memtable, 38 ms with the cap (see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ from openrag_tui.config import Settings
 from openrag_tui.config.locations import state_dir
 
 READY_SECONDS = 30.0
+#: rows beyond this many bytes are sealed into an indexed segment (Milvus Lite's own setting)
+MEMTABLE_BYTES = 4 * 1024 * 1024
+SERVER_ENV = {
+    "PYTHONUNBUFFERED": "1",
+    "PYTHON_DOTENV_DISABLED": "1",
+    "MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES": str(MEMTABLE_BYTES),
+}
 STOP_SECONDS = 15.0
 
 
@@ -99,7 +111,7 @@ def start(server: Embedded, say: Callable[[str], None]) -> str:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the panel's Ctrl-C and a `ray stop` leave it alone
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHON_DOTENV_DISABLED": "1"},
+            env={**os.environ, **SERVER_ENV},
         )
     server.record.write_text(
         json.dumps({"pid": process.pid, "port": server.port, "data_dir": str(server.data_dir)})

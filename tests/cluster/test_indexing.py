@@ -22,7 +22,7 @@ import ray
 
 from openrag_tui.config import EnvFile, Settings
 from openrag_tui.indexing import api
-from openrag_tui.indexing.batch import BatchProgress, FileState
+from openrag_tui.indexing.batch import RUNNING_STATES, BatchProgress, FileState
 from openrag_tui.indexing.coordinator import COORDINATOR_NAME
 from openrag_tui.indexing.paths import Where
 from openrag_tui.pools import control
@@ -224,21 +224,27 @@ def test_paths_outside_the_data_volume_are_refused(setup: Setup, tmp_path: Path)
 
 
 def _pdf_folder(setup: Setup, name: str, count: int, pages: int) -> Path:
+    """`count` PDFs, one made and the rest its copies with a comment of their own after its end
+    (distinct content, none SKIPPED; making each anew costs ~0.2 s a file)."""
     folder = setup.data / name
     folder.mkdir()
+    made = pdf_bytes(name, pages, filler=60)
     for n in range(count):
-        (folder / f"{name}-{n}.pdf").write_bytes(pdf_bytes(f"{name}-{n}", pages, filler=60))
+        (folder / f"{name}-{n}.pdf").write_bytes(made + f"%{name}-{n}\n".encode())
     return folder
 
 
-def _wait_for_a_conversion(setup: Setup, batch_id: str) -> None:
-    """Until a file of the batch is being converted; if none ever is, the failure says what the
-    batch's files were doing instead (the counts and their last errors)."""
+def _wait_for_files_in_flight(setup: Setup, batch_id: str) -> None:
+    """Until a file of the batch is being converted, chunked or written (under load a PDF's
+    conversion is brief, and a poll may never see one CONVERTING); if none ever is, the failure
+    says what the batch's files were doing instead."""
+    running = {state.value for state in RUNNING_STATES}
     try:
         wait_until(
-            lambda: api.get_batch(setup.where, batch_id).counts.get("CONVERTING"),
+            lambda: running & set(api.get_batch(setup.where, batch_id).counts),
             BATCH_SECONDS,
-            "a file being converted",
+            "a file in flight",
+            every=0.05,
         )
     except TimeoutError as timeout:
         files = api.batch_files(setup.where, batch_id)
@@ -257,9 +263,9 @@ def _all_completed_once(setup: Setup, batch_id: str, folder: Path, partition: st
 
 
 def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
-    folder = _pdf_folder(setup, "deaths", count=32, pages=12)
+    folder = _pdf_folder(setup, "deaths", count=96, pages=12)
     batch_id = submit(setup, [str(folder)], "deaths")
-    _wait_for_a_conversion(setup, batch_id)
+    _wait_for_files_in_flight(setup, batch_id)
     (marker,) = control.state("marker").names(Phase.ALIVE)
     ray.kill(ray.get_actor(marker))
     ray.kill(ray.get_actor(COORDINATOR_NAME), no_restart=False)  # Ray restarts it: it resumes
@@ -271,9 +277,9 @@ def test_a_killed_pool_actor_and_coordinator_lose_nothing(setup: Setup) -> None:
 
 
 def test_resizing_the_pools_mid_batch_loses_nothing(setup: Setup) -> None:
-    folder = _pdf_folder(setup, "resized", count=24, pages=8)
+    folder = _pdf_folder(setup, "resized", count=72, pages=8)
     batch_id = submit(setup, [str(folder)], "resized")
-    _wait_for_a_conversion(setup, batch_id)
+    _wait_for_files_in_flight(setup, batch_id)
     for pool, size in (("indexer", 1), ("marker", 2), ("indexer", 2), ("marker", 1)):
         control.scale(pool, size, wait=False)
     _all_completed_once(setup, batch_id, folder, "resized")

@@ -213,3 +213,21 @@ def test_a_second_client_after_an_idle_half_minute_still_connects(milvus) -> Non
         time.sleep(1)
     assert Store(milvus.uri, collection_name()).describe().exists is False
     assert first.describe().exists
+
+
+def test_the_embedded_server_seals_rows_into_indexed_segments_without_a_flush(milvus) -> None:
+    """Milvus Lite searches its memtable row by row: ours seals every few MiB (not 128), so a
+    growing collection is mostly indexed segments with no flush from us."""
+    collection = collection_name()
+    store = Store(milvus.uri, collection)
+    store.ensure("wordllama/l2_supercat-256", 256)
+    text = "sealed rows " * 150  # ~1.8 KB, with the 1 KB vector: ~8 MB in all
+    for start in range(0, 3000, 500):
+        store.client().insert(collection, [
+            {"id": f"r{n}", "text": text, "vector": [0.01 * (n % 7 + 1)] * 256,
+             "partition": "p", "file_id": f"f{n}", "source": f"/f{n}", "pages": [1],
+             "chunk_index": 0, "content_hash": "x", "metadata": {}}
+            for n in range(start, start + 500)
+        ])  # fmt: skip
+    sealed = milvus.data_dir / "collections" / collection / "partitions"
+    assert list(sealed.glob("*/data/data_*.parquet")), "every row is still in the memtable"
