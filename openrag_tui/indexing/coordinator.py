@@ -1,15 +1,16 @@
 """The coordinator: one detached actor per namespace that runs batches through the pools.
 
 It is the ledger's only writer. A file is claimed (QUEUED → CONVERTING, with its content hash)
-before its work starts, then COMPLETED once its sink holds it, each committed when it happens,
-so the ledger always says where a file stands. A file fails by itself (DocumentError, or its own
-task raising) → FAILED with the reason, and the batch goes on; the machinery fails under it (a
-pool lost the task, an actor died) → QUEUED again, up to MAX_FILE_ATTEMPTS; a service it needs
-does not answer (Unavailable: the vector store, the embedder) → QUEUED again without using an
-attempt, and no file starts until a growing pause has passed. If the coordinator itself dies,
-Ray restarts it (or the next `index`/`batches` command starts it after a cluster restart) and it
-re-queues the files it had in flight: sinks replace a document as a whole, so a second write
-leaves no duplicate.
+before its work starts, then COMPLETED once its sink holds it; the changes of one turn of the
+event loop are committed together when it ends (a claim before an upload at once), so the ledger
+always says where a file stands, give or take that turn. A file fails by itself (DocumentError,
+or its own task raising) → FAILED with the reason, and the batch goes on; the machinery fails
+under it (a pool lost the task, an actor died) → QUEUED again, up to MAX_FILE_ATTEMPTS; a
+service it needs does not answer (Unavailable: the vector store, the embedder) → QUEUED again
+without using an attempt, and no file starts until a growing pause has passed. If the
+coordinator itself dies, Ray restarts it (or the next `index`/`batches` command starts it after
+a cluster restart) and it re-queues the files it had in flight: sinks replace a document as a
+whole, so a second write leaves no duplicate.
 
 A batch into OpenRAG (`target` openrag) goes through `openrag.runner` instead of the pools: as
 many files at once as OpenRAG has room for (`openrag.lane`), each followed until its task ends;
@@ -75,7 +76,7 @@ class Coordinator:
     def __init__(self, where: Where, in_flight: int) -> None:
         self._where = where
         self._in_flight = in_flight
-        self._ledger = Ledger(where.ledger)
+        self._ledger = Ledger(where.ledger, group_commits=True)
         requeued = self._ledger.requeue_running(MAX_FILE_ATTEMPTS, time.time())
         if requeued:
             _log.warning("resuming: %d file(s) left mid-way run again", requeued)
@@ -330,10 +331,13 @@ class Coordinator:
             )
             now = time.time()
             if same is None:
-                return self._ledger.update(
+                mine = self._ledger.update(
                     *key, when=queued, state=claimed, attempts=attempt,
                     content_hash=digest, started_at=now, finished_at=None, error=None,
                 )  # fmt: skip
+                if mine and claimed is FileState.UPLOADING:
+                    self._ledger.commit()  # on disk before the upload leaves: never twice
+                return mine
             if same.state is FileState.COMPLETED:
                 self._ledger.update(
                     *key, when=queued, state=FileState.SKIPPED, attempts=attempt,

@@ -29,7 +29,7 @@ from tests.support.raycluster import TestCluster, wait_until
 pytestmark = pytest.mark.bench
 
 PDFS, PAGES = 40, 25
-TINY_FILES = 400
+TINY_FILES = int(os.environ.get("ORTUI_BENCH_TINY", "400"))
 
 
 @pytest.fixture

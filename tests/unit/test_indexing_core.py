@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,65 @@ def ledger(tmp_path: Path) -> Ledger:
     ledger = Ledger(tmp_path / "state" / "ledger.sqlite")
     ledger.add_batch("b1", "docs", {"k": 1}, False, CONFIG, ["/v/a.pdf", "/v/b.md"], now=10.0)
     return ledger
+
+
+async def test_updates_in_one_loop_turn_share_one_commit_made_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path, group_commits=True)
+    ledger.add_batch("b1", "docs", {}, False, CONFIG, ["/v/a", "/v/b", "/v/c"], now=10.0)
+    reader = LedgerReader(path)
+    assert ledger.update("b1", 0, when=FileState.QUEUED, state=FileState.CONVERTING)
+    assert not ledger.update("b1", 0, when=FileState.QUEUED, state=FileState.CHUNKING)
+    ledger.update("b1", 1, state=FileState.CONVERTING)
+    assert reader.batch("b1").counts == {"QUEUED": 3}  # nothing on disk yet: one turn
+    await asyncio.sleep(0)  # the turn ends
+    assert reader.batch("b1").counts == {"CONVERTING": 2, "QUEUED": 1}
+    ledger.update("b1", 2, state=FileState.FAILED)
+    ledger.commit()  # at once, as a claim before an upload needs
+    assert reader.batch("b1").counts == {"CONVERTING": 2, "FAILED": 1}
+    ledger.update("b1", 2, state=FileState.QUEUED)
+    assert ledger.cancel("b1", now=11.0) == 1  # another write commits what is pending first
+    assert reader.batch("b1").counts == {"CONVERTING": 2, "CANCELLED": 1}
+    ledger.close()
+
+
+async def test_the_writers_queue_window_stays_true_through_every_change(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite", group_commits=True)
+    ledger.add_batch("b1", "docs", {}, False, CONFIG, [f"/v/a{n}" for n in range(5)], now=1.0)
+    ledger.add_batch("b2", "docs", {}, False, CONFIG, ["/v/b0"], now=2.0)
+    selects: list[str] = []
+    ledger._db.set_trace_callback(
+        lambda sql: selects.append(sql) if sql.startswith("SELECT files.*") else None
+    )
+
+    def first(limit: int, busy: frozenset = frozenset()) -> list[tuple[str, int]]:
+        return [(t.batch_id, t.index) for t in ledger.queued(limit, set(busy))]
+
+    assert first(2) == [("b1", 0), ("b1", 1)]
+    assert first(2, frozenset({("b1", 0)})) == [("b1", 1), ("b1", 2)]
+    ledger.update("b1", 0, when=FileState.QUEUED, state=FileState.CONVERTING)  # claimed
+    ledger.update("b1", 1, state=FileState.COMPLETED)
+    assert first(2) == [("b1", 2), ("b1", 3)]
+    assert len(selects) == 1  # one read served all of that
+    ledger.update("b1", 0, state=FileState.QUEUED)  # lost: queued again, in its place
+    assert first(2) == [("b1", 0), ("b1", 2)]
+    ledger.cancel("b1", now=3.0)
+    assert first(3) == [("b2", 0)]
+    ledger.pause("b2", "the token was refused")
+    assert first(3) == []
+    ledger.pause("b2", None)
+    ledger.add_batch("b3", "docs", {}, False, CONFIG, ["/v/c0"], now=4.0)
+    assert first(3) == [("b2", 0), ("b3", 0)]
+    ledger.close()
+
+
+def test_without_a_running_loop_every_update_commits_at_once(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite", group_commits=True)
+    ledger.add_batch("b1", "docs", {}, False, CONFIG, ["/v/a"], now=10.0)
+    ledger.update("b1", 0, state=FileState.CONVERTING)
+    assert LedgerReader(ledger.path).batch("b1").counts == {"CONVERTING": 1}
 
 
 def test_a_batch_is_recorded_with_every_file_queued(ledger: Ledger) -> None:

@@ -7,12 +7,13 @@ more of our files in flight inside it than its free capacity. With an admin toke
 when it answered, or started since); without one, `RAY_POOL_SIZE × RAY_MAX_TASKS_PER_WORKER`
 from the .env less our own files in flight.
 
-One watcher per lane looks at OpenRAG while files wait for room or tasks of ours run: the queue
-(`/queue/info`) for room, and which tasks are still active (`/queue/tasks`) to wake, at once,
-the files whose task ended, so each file needs no polling of its own. It looks as often as an
-eighth of a typical task's time (measured: from an upload's acknowledgement to its end), from
-5 ms to 1 s, so the overhead follows OpenRAG's pace. Without the admin role, files poll their
-own task and the .env bounds the room.
+One watcher per lane looks at OpenRAG while files wait for room or tasks of ours run: which
+tasks are active (`/queue/tasks`), to wake at once the files whose task ended (so each file
+needs no polling of its own) and to count the room (`total_slots` less the active tasks), and
+`/queue/info` for the slots themselves, once a second: one request per look. It looks as often
+as an eighth of a typical task's time (measured: from an upload's acknowledgement to its end),
+from 5 ms to 1 s, so the overhead follows OpenRAG's pace. Without the admin role, files poll
+their own task and the .env bounds the room.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from openrag_tui.indexing.errors import AuthRefused, Unavailable
 from openrag_tui.indexing.openrag.client import OpenRag, QueueInfo
 
 LOOK_SECONDS = (0.005, 1.0)
+#: how old the slots counted from /queue/info may be while /queue/tasks counts the active ones
+INFO_SECONDS = 1.0
 #: a typical task's seconds before any was measured
 FIRST_GUESS_SECONDS = 0.5
 T = TypeVar("T")
@@ -66,6 +69,7 @@ class Lane:
         self._started = 0  # uploads ever started (to know which a queue/info may not count)
         self._budget = 0
         self._info: QueueInfo | None = None
+        self._info_at = 0.0
         self.admin = True  # until /queue/info refuses the token's role
         self.lists_tasks = True  # until /queue/tasks is refused
         self._waiting = False  # files wait for room
@@ -115,13 +119,14 @@ class Lane:
         return min(max(self._typical / 8, LOOK_SECONDS[0]), LOOK_SECONDS[1])
 
     async def _run(self) -> None:
-        while self._waiting or (self._watched and self.wakes_ends):
+        while (self._waiting and self.admin) or (self._watched and self.wakes_ends):
             await asyncio.sleep(self._look_seconds())
             try:
-                if self.admin:
+                stale = time.monotonic() - self._info_at >= INFO_SECONDS
+                if self.admin and (stale or not self.wakes_ends):
                     await self._look_at_queue()
-                if self._watched and self.wakes_ends:
-                    await self._wake_ended()
+                elif self.wakes_ends:
+                    await self._look_at_tasks()
             except Exception:  # the watcher must go on: files would wait for nothing
                 _log.exception("looking at OpenRAG's queue failed")
 
@@ -136,22 +141,34 @@ class Lane:
         except Unavailable:
             self._budget = 0
             return
-        self._info = info
-        self._budget = info.free - busy - (self._started - started)
-        if self._budget > 0 and self._waiting:
-            self._on_room()
+        self._info, self._info_at = info, time.monotonic()
+        self._room_is(info.free, busy, started)
 
-    async def _wake_ended(self) -> None:
+    async def _look_at_tasks(self) -> None:
+        """The active tasks: the room they leave, and the ends of ours among them."""
+        started, busy = self._started, self.uploading
         try:
             active = await self._call(self.client.active_task_ids)
         except AuthRefused:
-            self.lists_tasks = False  # files poll their own task from now on
-            active = set()
-        except Unavailable:
+            self.lists_tasks = False  # files poll their own task, the queue counts the room
+            for event in self._watched.values():
+                event.set()
             return
+        except Unavailable:
+            self._budget = 0
+            return
+        if self._info is not None:
+            self._room_is(self._info.total_slots - len(active), busy, started)
         for task_id, event in list(self._watched.items()):
             if task_id not in active:
                 event.set()
+
+    def _room_is(self, free: int, busy: int, started: int) -> None:
+        """`free` slots as OpenRAG counted them, less the uploads it may not count yet: those
+        under way when it answered (`busy`) and those started since (`started` then)."""
+        self._budget = max(0, free) - busy - (self._started - started)
+        if self._budget > 0 and self._waiting:
+            self._on_room()
 
     # our files
 

@@ -2,8 +2,11 @@
 `<outputs>/<partition>/`, each written to a temporary file, fsynced and renamed into place, so a
 reader never sees half a document. The JSONL is written last: it is the mark of a finished
 document, and its content hash makes a repeated write of the same content a no-op. A writer
-killed mid-write (its node or cluster stopped) leaves a hidden temporary file; the next write of
-the same document removes those older than STALE_TEMP_SECONDS (no live write takes that long).
+killed mid-write (its node or cluster stopped) leaves a hidden temporary file; a write into the
+folder removes those older than STALE_TEMP_SECONDS (no live write takes that long), looking at
+most once per SWEEP_SECONDS per folder and process: the look lists the folder, and a write must
+not cost as much as its folder is large (4,000 documents in one folder made each write list
+8,000 names, most of a tiny file's time).
 
 Every output resolves inside the data volume, links followed (a link planted in the outputs
 tree is refused, never written through); a name too long for the file system keeps its start
@@ -26,6 +29,8 @@ from openrag_tui.indexing.sinks import Indexed
 MARKDOWN_SUFFIX = ".md"
 CHUNKS_SUFFIX = ".chunks.jsonl"
 STALE_TEMP_SECONDS = 3600.0
+SWEEP_SECONDS = 600.0
+_swept: dict[str, float] = {}  # folder → when this process last looked for stale temporaries
 #: bytes in one file name (ext4, XFS, NFS); the temporary files add a prefix and a suffix
 NAME_MAX = 255
 _TEMP_ROOM = 16
@@ -72,8 +77,7 @@ class FilesSink:
             return str(chunks), False
         markdown.parent.mkdir(parents=True, exist_ok=True)
         self._check_inside(markdown.parent)  # created through a planted link?
-        for path in (markdown, chunks):
-            _remove_stale_temps(path)
+        _remove_stale_temps(markdown.parent)
         _atomic_write(markdown, document.markdown)
         _atomic_write(chunks, "".join(json.dumps(r) + "\n" for r in _records(document)))
         return str(chunks), True
@@ -121,12 +125,24 @@ def _stored_hash(chunks: Path) -> str | None:
         return None
 
 
-def _remove_stale_temps(path: Path) -> None:
-    cutoff = time.time() - STALE_TEMP_SECONDS
-    for temporary in path.parent.glob(f".{path.name}.*"):
-        with contextlib.suppress(OSError):  # another writer removed it first
-            if temporary.stat().st_mtime < cutoff:
-                temporary.unlink()
+def _remove_stale_temps(folder: Path) -> None:
+    now = time.time()
+    if now - _swept.get(str(folder), 0.0) < SWEEP_SECONDS:
+        return
+    _swept[str(folder)] = now
+    cutoff = now - STALE_TEMP_SECONDS
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not entry.name.startswith(".") or not _is_temporary(entry.name):
+                continue
+            with contextlib.suppress(OSError):  # another writer removed it first
+                if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+
+
+def _is_temporary(name: str) -> bool:
+    """`.<name>.md.<random>` or `.<name>.chunks.jsonl.<random>`: what `_atomic_write` leaves."""
+    return f"{MARKDOWN_SUFFIX}." in name or f"{CHUNKS_SUFFIX}." in name
 
 
 def _atomic_write(path: Path, text: str) -> None:
