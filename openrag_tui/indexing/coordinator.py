@@ -288,10 +288,17 @@ class Coordinator:
             return
         if not await self._claim(task, batch, digest, attempt):
             return
+        # nothing of it can be in the sink: its first attempt, not requeued after a service
+        # failed under it (then `error` says so), and no other batch of the partition had it
+        first_write = (
+            attempt == 1
+            and task.error is None
+            and not self._ledger.written_before(batch.partition, task.path, key)
+        )
         job = work.Job(
             task.path, self._where.relative(task.path), batch.partition, digest,
             batch.metadata, batch.force, config, str(self._where.outputs),
-            str(self._where.volume),
+            str(self._where.volume), first_write,
         )  # fmt: skip
         if is_pdf(task.path) and config.pdf_loader != "pdfium":  # models: the marker pool
             document = control.submit(

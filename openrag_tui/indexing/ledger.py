@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE INDEX IF NOT EXISTS files_state ON files(state);
 CREATE INDEX IF NOT EXISTS files_hash ON files(content_hash);
+CREATE INDEX IF NOT EXISTS files_path ON files(path);
 """
 #: columns added since the first schema: a writer adds them to an older ledger on opening it
 _ADDED_COLUMNS = {
@@ -554,6 +555,17 @@ class Ledger(LedgerReader):
         ).fetchall()
         found = [_task(row) for row in rows if (row["batch_id"], row["idx"]) != exclude]
         return found[0] if found else None
+
+    def written_before(self, partition: str, path: str, exclude: tuple[str, int]) -> bool:
+        """Whether any other file of the partition's batches with this path was ever claimed
+        (its sink may hold a version of it, whole or in part)."""
+        row = self._db.execute(
+            "SELECT 1 FROM files JOIN batches ON batches.id = files.batch_id "
+            "WHERE files.path = ? AND batches.partition = ? AND files.attempts > 0 "
+            "AND NOT (files.batch_id = ? AND files.idx = ?) LIMIT 1",
+            (path, partition, *exclude),
+        ).fetchone()
+        return row is not None
 
     def requeue_running(self, max_attempts: int, now: float) -> int:
         """After a coordinator restart: files of the pools left mid-way run again, within

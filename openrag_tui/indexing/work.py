@@ -36,6 +36,7 @@ class Job:
     config: BatchConfig
     outputs: str  # DATA_VOLUME/.openrag-tui/partitions, for the files sink
     volume: str
+    first_write: bool = False  # see Indexed.first_write
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def finish(job: Job, document: Any) -> Outcome:
         )
     indexed = Indexed(
         job.source, job.relative, job.partition, job.digest, document.markdown, chunks,
-        job.metadata, vectors,
+        job.metadata, vectors, job.first_write,
     )  # fmt: skip
     sink = make_sink(
         config.sink, Path(job.outputs), Path(job.volume), config.vdb_uri, config.collection

@@ -38,7 +38,7 @@ from tests.support.raycluster import TestCluster, wait_until
 
 pytestmark = pytest.mark.bench
 
-DOCUMENTS, CHUNKS_PER_DOCUMENT = 200, 10
+DOCUMENTS, CHUNKS_PER_DOCUMENT = int(os.environ.get("ORTUI_BENCH_DOCUMENTS", "200")), 10
 CHUNK, OVERLAP = 1000, 200
 SIZES = (10_000, 100_000)
 QUERIES, CLI_QUERIES = 50, 7

@@ -122,6 +122,21 @@ async def test_the_writers_queue_window_stays_true_through_every_change(tmp_path
     ledger.close()
 
 
+def test_a_document_was_written_before_once_any_batch_of_its_partition_claimed_it(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.add_batch("b1", "docs", {}, False, CONFIG, ["/v/a", "/v/b"], now=1.0)
+    ledger.add_batch("b2", "docs", {}, False, CONFIG, ["/v/a"], now=2.0)
+    ledger.add_batch("b3", "other", {}, False, CONFIG, ["/v/b"], now=3.0)
+    assert not ledger.written_before("docs", "/v/a", ("b2", 0))  # only queued so far
+    ledger.update("b1", 0, state=FileState.CONVERTING, attempts=1)  # claimed, maybe half written
+    assert ledger.written_before("docs", "/v/a", ("b2", 0))
+    assert not ledger.written_before("docs", "/v/a", ("b1", 0))  # itself does not count
+    ledger.update("b1", 1, state=FileState.COMPLETED, attempts=1)
+    assert not ledger.written_before("other", "/v/b", ("b3", 0))  # another partition
+
+
 def test_without_a_running_loop_every_update_commits_at_once(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.sqlite", group_commits=True)
     ledger.add_batch("b1", "docs", {}, False, CONFIG, ["/v/a"], now=10.0)

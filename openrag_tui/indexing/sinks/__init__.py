@@ -28,6 +28,9 @@ class Indexed:
     chunks: tuple[Chunk, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
     vectors: tuple[tuple[float, ...], ...] = ()  # one per chunk, for the vector index
+    #: nothing of this document was ever written to the partition (the ledger's word): no
+    #: older version's rows to remove
+    first_write: bool = False
 
 
 class Sink(Protocol):

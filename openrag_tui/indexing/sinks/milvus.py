@@ -27,7 +27,9 @@ class MilvusSink:
             }
             for chunk, vector in zip(document.chunks, document.vectors, strict=True)
         ]
-        self.store.replace(document.partition, document.relative, rows)
+        self.store.replace(
+            document.partition, document.relative, rows, tail=not document.first_write
+        )
         return f"{self.store.collection}/{document.partition}/{document.relative}", True
 
     def forget(self, partition: str, relatives: list[str]) -> int:
