@@ -3,8 +3,9 @@
 1. Chunks embedded and inserted per second through the pools (text files → chunks → WordLlama →
    Milvus, the `milvus` sink) against a plain single-process loop over the same files: read,
    chunk, embed each document's chunks in one call, insert them with pymilvus.
-2. Search latency p50/p95 at 10,000 and 100,000 chunks: in-process (`indexing.search.search`,
-   embedding the query included) and through the CLI (`openrag-tui search`, a fresh process).
+2. Search latency p50/p95 at 10,000 and 100,000 chunks (a collection each, Zipf-distributed
+   words with English's small ones between): in-process (`indexing.search.search`, embedding
+   the query included) and through the CLI (`openrag-tui search`, a fresh process).
 
 Run on demand (results go into docs/benchmarks.md by hand, with the machine's load):
     .venv/bin/python -m pytest tests/bench/test_vector_bench.py -m bench -s
@@ -172,31 +173,33 @@ def test_chunks_per_second_through_the_pools_against_a_plain_loop(
 
 
 @pytest.fixture(scope="module")
-def loaded(milvus, tmp_path_factory) -> Iterator[tuple[Path, str]]:
-    """One collection, a partition per size: `s10000` holds 10,000 chunks, `s100000` 100,000."""
-    folder = tmp_path_factory.mktemp("search")
-    collection = f"bench_search_{uuid.uuid4().hex[:8]}"
-    env = folder / ".env"
-    env.write_text(env_text(milvus, collection))
-    (folder / "data").mkdir()
+def loaded(milvus, tmp_path_factory) -> Iterator[dict[int, Path]]:
+    """A collection per size, each one partition `docs` (sizes do not share a collection: the
+    search of a partition filters every row of its collection). The .env of each, by size."""
     embedder = make_embedder(EmbedderConfig("wordllama"))
-    index = Store(milvus.uri, collection)
-    index.ensure(embedder.config.identity, embedder.dimension)
-    client = index.client()
     rng = random.Random(7)
+    envs = {}
     started = time.perf_counter()
     for size in SIZES:
+        folder = tmp_path_factory.mktemp(f"search{size}")
+        (folder / "data").mkdir()
+        collection = f"bench_search_{size}_{uuid.uuid4().hex[:8]}"
+        envs[size] = folder / ".env"
+        envs[size].write_text(env_text(milvus, collection))
+        index = Store(milvus.uri, collection)
+        index.ensure(embedder.config.identity, embedder.dimension)
+        client = index.client()
         for start in range(0, size, 2000):
             texts = [text_of(rng, CHUNK - OVERLAP) for _ in range(2000)]
             vectors = embedder.embed(texts)
             client.insert(collection, [
-                {"id": row_id(f"s{size}", f"f{start + n}", 0), "text": text, "vector": vector,
-                 "partition": f"s{size}", "file_id": f"f{start + n}", "source": f"/f{start + n}",
+                {"id": row_id("docs", f"f{start + n}", 0), "text": text, "vector": vector,
+                 "partition": "docs", "file_id": f"f{start + n}", "source": f"/f{start + n}",
                  "pages": [1], "chunk_index": 0, "content_hash": "x", "metadata": {}}
                 for n, (text, vector) in enumerate(zip(texts, vectors, strict=True))
             ])  # fmt: skip
     print(f"\nloaded {sum(SIZES)} chunks in {time.perf_counter() - started:.0f} s")
-    yield env, collection
+    yield envs
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -205,18 +208,17 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 @pytest.mark.timeout(1800)
-def test_search_latency_at_ten_and_a_hundred_thousand_chunks(loaded: tuple[Path, str]) -> None:
-    env, _collection = loaded
-    settings = Settings.from_envfile(EnvFile.read(env))
+def test_search_latency_at_ten_and_a_hundred_thousand_chunks(loaded: dict[int, Path]) -> None:
     rng = random.Random(11)
     queries = [query_of(rng) for _ in range(QUERIES)]
-    search(settings, f"s{SIZES[0]}", queries[0])  # connects, loads the model and the collection
     for size in SIZES:
-        partition = f"s{size}"
+        env = loaded[size]
+        settings = Settings.from_envfile(EnvFile.read(env))
+        search(settings, "docs", queries[0])  # connects, loads the model and the collection
         timings = []
         for query in queries:
             started = time.perf_counter()
-            results = search(settings, partition, query, top=5)
+            results = search(settings, "docs", query, top=5)
             timings.append(time.perf_counter() - started)
             assert len(results.hits) == 5
         p50, p95 = percentiles(timings)
@@ -224,7 +226,7 @@ def test_search_latency_at_ten_and_a_hundred_thousand_chunks(loaded: tuple[Path,
         for query in queries[:CLI_QUERIES]:
             started = time.perf_counter()
             done = subprocess.run(
-                [sys.executable, "-m", "openrag_tui", "search", query, "--partition", partition,
+                [sys.executable, "-m", "openrag_tui", "search", query, "--partition", "docs",
                  "--json", "--env", str(env)],
                 capture_output=True, text=True, timeout=120, cwd=env.parent,
             )  # fmt: skip

@@ -231,3 +231,22 @@ def test_the_embedded_server_seals_rows_into_indexed_segments_without_a_flush(mi
         ])  # fmt: skip
     sealed = milvus.data_dir / "collections" / collection / "partitions"
     assert list(sealed.glob("*/data/data_*.parquet")), "every row is still in the memtable"
+
+
+def test_bm25_skips_english_stop_words_in_text_and_query(milvus) -> None:
+    """Stop words are in nearly every chunk: Milvus Lite would walk all their postings for a
+    ranking they do not change. Only the other words of a query are matched."""
+    collection = collection_name()
+    write(milvus, collection, indexed("p", "a.txt", ["the turbine of the harbour"]))
+    store = Store(milvus.uri, collection)
+    client = store.client()
+
+    def bm25(query: str) -> list:
+        (found,) = client.search(
+            collection, [query], anns_field="sparse", limit=5,
+            search_params={"metric_type": "BM25"}, filter='partition == "p"',
+        )  # fmt: skip
+        return list(found)
+
+    assert bm25("the of") == []
+    assert len(bm25("the turbine")) == 1
