@@ -272,6 +272,9 @@ class BatchProgress:
         return self._rate(now, self.done, self.done_since_retry)
 
     def pages_per_second(self, now: float) -> float | None:
+        """None for a batch into OpenRAG: its API does not say how many pages a file had."""
+        if self.target == "openrag":
+            return None
         return self._rate(now, self.pages_done, self.pages_since_retry)
 
     def duration_seconds(self, now: float) -> float | None:

@@ -239,14 +239,16 @@ class LedgerReader:
                 return {}
             present = {row[1] for row in db.execute("PRAGMA table_info(files)")}
             forgotten = "AND NOT f.forgotten" if "forgotten" in present else ""
-            if "config" not in {row[1] for row in db.execute("PRAGMA table_info(batches)")}:
+            columns = _columns(db, "batches")
+            if "config" not in columns:
                 return {}
+            ours = "AND b.target = 'pools'" if "target" in columns else ""  # not OpenRAG's
             rows = db.execute(
                 "SELECT partition, SUM(chunks) FROM ("
                 " SELECT b.partition AS partition, f.chunks AS chunks, MAX(f.finished_at)"
                 " FROM files f JOIN batches b ON b.id = f.batch_id"
                 " WHERE f.state = 'COMPLETED' AND json_extract(b.config, '$.sink') = 'milvus'"
-                f" AND json_extract(b.config, '$.collection') = ? {forgotten}"
+                f" AND json_extract(b.config, '$.collection') = ? {forgotten} {ours}"
                 " GROUP BY b.partition, f.path"
                 ") GROUP BY partition",
                 (collection,),

@@ -16,6 +16,7 @@ from openrag_tui.indexing.batch import (
     BatchProgress,
     FileState,
     check_partition,
+    config_of,
 )
 from openrag_tui.indexing.ledger import Ledger, LedgerReader, UnknownBatch
 from openrag_tui.indexing.paths import BadPath, Where, expand
@@ -135,6 +136,16 @@ def test_a_document_was_written_before_once_any_batch_of_its_partition_claimed_i
     assert not ledger.written_before("docs", "/v/a", ("b1", 0))  # itself does not count
     ledger.update("b1", 1, state=FileState.COMPLETED, attempts=1)
     assert not ledger.written_before("other", "/v/b", ("b3", 0))  # another partition
+
+
+def test_the_chunks_in_our_collection_count_no_batch_into_openrag(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    settings = Settings(collection="c")
+    ledger.add_batch("b1", "docs", {}, False, config_of(settings), ["/v/a"], now=1.0)
+    ledger.add_batch("b2", "ops", {}, False, config_of(settings, target="openrag"), ["/v/b"], 2.0)
+    ledger.update("b1", 0, state=FileState.COMPLETED, chunks=3, finished_at=3.0)
+    ledger.update("b2", 0, state=FileState.COMPLETED, finished_at=4.0)  # OpenRAG's, no chunks
+    assert LedgerReader(ledger.path).indexed_chunks("c") == {"docs": 3}
 
 
 def test_without_a_running_loop_every_update_commits_at_once(tmp_path: Path) -> None:

@@ -224,6 +224,8 @@ class BatchesScreen(PanelScreen):
             text.append("  → OpenRAG", style="bold")
             if not batch.finished:
                 text.append(f", {batch.in_flight} in flight")
+        else:
+            text.append("  → the pools", style="dim")
         text.append("\n")
         if batch.paused:
             text.append("paused ", style="bold yellow").append_text(plain(batch.paused))
@@ -269,9 +271,14 @@ class BatchesScreen(PanelScreen):
             said = f"{batch.batch_id}: already {batch.state}, nothing to cancel"
             self._say(Text(said, "yellow"))
             return
+        then = (
+            "its tasks inside OpenRAG are asked to stop."
+            if batch.target == "openrag"
+            else "files being processed now finish."
+        )
         question = (
             f"Cancel batch {batch.batch_id} ({batch.partition})? Its queued files are "
-            "cancelled; files being processed now finish."
+            f"cancelled; {then}"
         )
         self.app.push_screen(
             ConfirmScreen(question, "cancel the batch", "keep it"),
@@ -316,7 +323,7 @@ def _event_words(event: dict, said: str, ok: bool) -> tuple[str, bool, str | Non
     if kind == "submitted":
         return f"batch {batch} submitted: {event.get('files')} file(s)", True, str(batch)
     if kind == "result" and "cancelled" in event:
-        return f"{batch}: {event['cancelled']} queued file(s) cancelled", True, None
+        return f"{batch}: {event['cancelled']} file(s) cancelled", True, None
     if kind == "result" and "retried" in event:
         return f"{batch}: {event['retried']} failed file(s) queued again", True, None
     if kind == "error":
