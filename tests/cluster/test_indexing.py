@@ -27,6 +27,7 @@ from openrag_tui.indexing.coordinator import COORDINATOR_NAME
 from openrag_tui.indexing.paths import Where
 from openrag_tui.pools import control
 from openrag_tui.pools.roster import Phase
+from tests.support.cli import run_cli
 from tests.support.documents import Expected, pdf_bytes, write_corpus
 from tests.support.raycluster import TestCluster, wait_until
 
@@ -61,15 +62,7 @@ class Setup:
 
 
 def cli(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args, "--env", str(setup.env_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-        cwd=setup.env_file.parent,
-        env={**os.environ, "XDG_STATE_HOME": str(setup.env_file.parent)},
-    )
+    return run_cli(*args, env_file=setup.env_file, cwd=setup.env_file.parent, timeout=120)
 
 
 def end_namespace(namespace: str) -> None:

@@ -6,9 +6,7 @@ indexer actor costing nothing, and an outage of the store waited out without usi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from openrag_tui.indexing.milvus import Store
 from openrag_tui.indexing.paths import Where
 from openrag_tui.pools import control
 from openrag_tui.pools.roster import Phase
+from tests.support.cli import run_cli
 from tests.support.corpus import RARE, write_corpus
 from tests.support.documents import pdf_bytes
 from tests.support.raycluster import TestCluster, free_port, wait_until
@@ -63,12 +62,7 @@ class Setup:
 
 
 def cli(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args, "--env", str(setup.env_file)],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-        cwd=setup.env_file.parent,
-        env={**os.environ, "XDG_STATE_HOME": str(setup.env_file.parent)},
-    )  # fmt: skip
+    return run_cli(*args, env_file=setup.env_file, cwd=setup.env_file.parent, timeout=180)
 
 
 def _deploy(cluster: TestCluster, folder: Path, port: int, namespace: str) -> Setup:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from openrag_tui.indexing.coordinator import COORDINATOR_NAME
 from openrag_tui.indexing.openrag.client import file_id_of
 from openrag_tui.indexing.paths import Where
 from openrag_tui.pools import control
+from tests.support.cli import run_cli
 from tests.support.openrag_server import OpenRagStandIn, running_openrag
 from tests.support.raycluster import TestCluster, wait_until
 
@@ -82,11 +82,7 @@ def setup(cluster: TestCluster, tmp_path: Path) -> Iterator[Setup]:
 
 
 def cli(setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "openrag_tui", *args, "--env", str(setup.env_file)],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-        cwd=setup.env_file.parent,
-    )  # fmt: skip
+    return run_cli(*args, env_file=setup.env_file, cwd=setup.env_file.parent, timeout=180)
 
 
 def files(folder: Path, count: int, name: str = "doc") -> list[Path]:
