@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from openrag_tui.cluster.state import Node
 
@@ -65,8 +66,9 @@ class Room:
     gpu_reserved: tuple[int, ...]
     other_free: Units
 
-    @property
+    @cached_property
     def gpu_free(self) -> tuple[int, ...]:
+        """Computed once: asked for per pool and per request (11,000 times for 1,000 nodes)."""
         pairs = zip(self.gpu_capacity, self.gpu_reserved, strict=True)
         return tuple(max(0, cap - used) for cap, used in pairs)
 

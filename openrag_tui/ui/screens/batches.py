@@ -34,7 +34,7 @@ from openrag_tui.workspace import display_path
 REFRESH_SECONDS = 2.0
 #: how long a submit, retry or cancel may take before the panel stops waiting (seconds)
 COMMAND_TIMEOUT_SECONDS = 120.0
-BAR_WIDTH = 10
+BAR_WIDTH = 8
 LISTED = 6
 ID_WIDTH = 12
 #: (states, glyph style) of the progress bar's parts, in order
@@ -114,7 +114,7 @@ def files_text(files: list[FileTask]) -> Text:
 class BatchesTable(KeyedTable):
     COLUMNS = (
         ("batch", ID_WIDTH),
-        ("partition", 10),
+        ("partition", 9),
         ("state", None),
         ("progress", None),
         ("files/s", None),
