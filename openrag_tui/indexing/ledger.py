@@ -387,8 +387,8 @@ class Ledger(LedgerReader):
     one transaction, committed when the turn ends (one fsync for all of them, not one each). A
     crash loses at most that turn's updates: the same as a crash a moment earlier, which the
     coordinator recovers from anyway. Where an update must be on disk before something leaves
-    the process (a claim before an upload), `commit()` makes it so at once. Every other write
-    commits what is pending first, then itself."""
+    the process (a claim before an upload, OpenRAG's task id), `commit()` makes it so at once.
+    Every other write commits what is pending first, then itself."""
 
     def __init__(self, path: Path, group_commits: bool = False) -> None:
         super().__init__(path)
@@ -397,7 +397,7 @@ class Ledger(LedgerReader):
         self._pending = False  # a group transaction is open
         #: per target, the oldest QUEUED files as last read, in order (the pump asks for a few
         #: after every file that ends: reading and sorting every queued file each time cost a
-        #: fifth of the coordinator's time at 4,000 queued); None: read again
+        #: fifth of the coordinator's time at 4,000 queued); a target missing: read again
         self._windows: dict[str, _Window] = {}
 
     def close(self) -> None:

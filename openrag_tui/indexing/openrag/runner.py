@@ -125,6 +125,7 @@ class OpenRagRunner:
         self._ledger.update(
             *key, state=FileState.SUBMITTED, task_id=task_id, openrag_state="QUEUED"
         )
+        self._ledger.commit()  # the task id on disk at once: a restart follows it, not guesses
         await self.follow(task, batch, task_id, "QUEUED")
 
     def _read(self, path: str, max_bytes: int) -> bytes:
