@@ -288,13 +288,18 @@ class Coordinator:
             return
         if not await self._claim(task, batch, digest, attempt):
             return
-        # nothing of it can be in the sink: its first attempt, not requeued after a service
-        # failed under it (then `error` says so), and no other batch of the partition had it
+        # nothing of it can be in the vector index: its first attempt, not requeued after a
+        # service failed under it (then `error` says so), and no other batch of the partition
+        # had it; the claim is then on disk before the write starts (a claim lost in a crash
+        # would make a later attempt look first too)
         first_write = (
-            attempt == 1
+            config.sink == "milvus"
+            and attempt == 1
             and task.error is None
             and not self._ledger.written_before(batch.partition, task.path, key)
         )
+        if first_write:
+            self._ledger.commit()
         job = work.Job(
             task.path, self._where.relative(task.path), batch.partition, digest,
             batch.metadata, batch.force, config, str(self._where.outputs),
