@@ -8,6 +8,7 @@ every Ray process on the machine.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -74,30 +75,11 @@ def running_cluster(
     from ray.cluster_utils import Cluster
 
     temp_dir = tempfile.mkdtemp(prefix="ortui-ray-", dir="/tmp")  # short: socket paths are limited
-    ray_dir = os.path.join(temp_dir, "ray")
-    os.makedirs(ray_dir)
     saved_env = {key: os.environ.get(key) for key in (*_CLUSTER_ENV, "RAY_TMPDIR")}
     os.environ.update(_CLUSTER_ENV, RAY_TMPDIR=temp_dir)
-    dashboard_port = free_port()
     cluster = None
     try:
-        cluster = Cluster(
-            initialize_head=True,
-            head_node_args={
-                "num_cpus": cpus_per_node,
-                "num_gpus": node_gpus[0],
-                "include_dashboard": True,
-                "dashboard_host": "127.0.0.1",
-                "dashboard_port": dashboard_port,
-                "gcs_server_port": free_port(),
-                "dashboard_agent_listen_port": free_port(),
-                "temp_dir": ray_dir,
-            },
-        )
-        for gpus in node_gpus[1:]:
-            cluster.add_node(
-                num_cpus=cpus_per_node, num_gpus=gpus, dashboard_agent_listen_port=free_port()
-            )
+        cluster, dashboard_port = _start(Cluster, node_gpus, cpus_per_node, temp_dir)
         cluster.wait_for_nodes()
         url = f"http://127.0.0.1:{dashboard_port}"
         wait_until(
@@ -122,6 +104,58 @@ def running_cluster(
             else:
                 os.environ[key] = value
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+#: times a cluster is started before its failure to start fails the test
+START_ATTEMPTS = 2
+
+
+def _start(
+    cluster_class: Any, node_gpus: tuple[float, ...], cpus_per_node: int, temp_dir: str
+) -> tuple[Any, int]:
+    """The cluster and its dashboard port. Under load a raylet sometimes never registers
+    ("The current node timed out during startup", seen once in CI): the processes of that
+    attempt (found by its own folder, never by name) are ended and it starts once more on
+    fresh ports."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        ray_dir = os.path.join(temp_dir, f"ray{attempt}" if attempt > 1 else "ray")
+        os.makedirs(ray_dir, exist_ok=True)
+        dashboard_port = free_port()
+        try:
+            cluster = cluster_class(
+                initialize_head=True,
+                head_node_args={
+                    "num_cpus": cpus_per_node,
+                    "num_gpus": node_gpus[0],
+                    "include_dashboard": True,
+                    "dashboard_host": "127.0.0.1",
+                    "dashboard_port": dashboard_port,
+                    "gcs_server_port": free_port(),
+                    "dashboard_agent_listen_port": free_port(),
+                    "temp_dir": ray_dir,
+                },
+            )
+        except Exception as error:
+            if attempt == START_ATTEMPTS or "timed out during startup" not in str(error):
+                raise
+            _end_processes_in(ray_dir)
+            continue
+        for gpus in node_gpus[1:]:
+            cluster.add_node(
+                num_cpus=cpus_per_node, num_gpus=gpus, dashboard_agent_listen_port=free_port()
+            )
+        return cluster, dashboard_port
+    raise AssertionError("unreachable")
+
+
+def _end_processes_in(folder: str) -> None:
+    """Our child processes whose command line names this attempt's folder."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(folder in part for part in child.cmdline()):
+                child.kill()
 
 
 def _alive_nodes(dashboard_url: str) -> int:
