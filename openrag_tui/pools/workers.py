@@ -32,6 +32,7 @@ class _Worker:
         self._in_flight = 0
         self._done = 0
         self._retired: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None  # set while no task of ours runs
 
     async def ready(self) -> int:
         return os.getpid()
@@ -41,19 +42,29 @@ class _Worker:
         await self._retired.wait()
 
     async def end(self) -> None:
-        """Retired with nothing in flight: answer the lifeline, then exit as intended."""
+        """Retired with nothing in flight: answer the lifeline, then exit as intended, once
+        our own tasks have ended (the supervisor's count may say drained a moment early: an
+        exit under a running write left its temporary file behind, seen in CI; the supervisor
+        kills an actor that takes longer than its grace)."""
         self._retired = self._retired or asyncio.Event()
         self._retired.set()
+        if self._in_flight:
+            self._idle = self._idle or asyncio.Event()
+            await self._idle.wait()
         await asyncio.sleep(0)  # let the lifeline's answer go out first
         ray.actor.exit_actor()
 
     async def run(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
         self._in_flight += 1
+        if self._idle is not None:
+            self._idle.clear()
         try:
             return await self._execute(function, args)
         finally:
             self._in_flight -= 1
             self._done += 1
+            if not self._in_flight and self._idle is not None:
+                self._idle.set()
 
     async def _execute(self, function: Callable[..., Any], args: Sequence[Any]) -> Any:
         raise NotImplementedError
