@@ -1,11 +1,12 @@
-"""The embedded vector store: a Milvus Lite server (`milvus-lite server`, a console script of the
-milvus-lite package) started beside a local head when the .env's Milvus is this machine and
-nothing answers there, its data in our state folder, stopped by `down` (only the one we started).
+"""The embedded vector store: a Milvus Lite server (milvus-lite's gRPC server, run by
+`cluster/milvus_server.py`) started beside a local head when the .env's Milvus is this machine
+and nothing answers there, its data in our state folder, stopped by `down` (only the one we
+started).
 
-It runs with one request worker: the measured default (ten) interleaves concurrent writes in its
-write-ahead log and loses data on a crash. It listens where VDB_HOST says (this machine's
-loopback when unset), is judged up when its port accepts connections, and is stopped with
-SIGINT, which flushes its data. Its output goes to a log file, never to the terminal.
+It runs with one request worker (see `milvus_server`), listens where VDB_HOST says (this
+machine's loopback when unset), is judged up when its port accepts connections, and is stopped
+with SIGINT: it lets running requests end, then flushes its data. Its output goes to a log
+file, never to the terminal.
 
 Its memtable is capped at 4 MiB (its default is 128 MiB): Milvus Lite searches rows still in the
 memtable one by one, in Python, and indexes only sealed segments. Measured at 10,000 chunks: a
@@ -15,9 +16,9 @@ docs/benchmarks.md).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -40,7 +41,8 @@ SERVER_ENV = {
     "PYTHON_DOTENV_DISABLED": "1",
     "MILVUS_LITE_MEMTABLE_MEMORY_LIMIT_BYTES": str(MEMTABLE_BYTES),
 }
-STOP_SECONDS = 15.0
+STOP_SECONDS = 60.0  # its close flushes and indexes what the memtable holds: seconds on a busy box
+SERVER_MODULE = "openrag_tui.cluster.milvus_server"
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,8 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def find_milvus_lite() -> str | None:
-    beside = Path(sys.executable).parent / "milvus-lite"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("milvus-lite")
+def milvus_lite_installed() -> bool:
+    return importlib.util.find_spec("milvus_lite") is not None
 
 
 def start(server: Embedded, say: Callable[[str], None]) -> str:
@@ -97,13 +96,12 @@ def start(server: Embedded, say: Callable[[str], None]) -> str:
     Raises RuntimeError with the reason when it cannot start."""
     if answers(server.host, server.port):
         return f"A vector store already answers at {server.address}: nothing to start."
-    program = find_milvus_lite()
-    if program is None:
+    if not milvus_lite_installed():
         raise RuntimeError("milvus-lite is not installed here: pip install milvus-lite")
     server.data_dir.mkdir(parents=True, exist_ok=True)
     say(f"Starting Milvus Lite at {server.address} (data in {server.data_dir})")
-    argv = [program, "server", "--data-dir", str(server.data_dir), "--host", server.host,
-            "--port", str(server.port), "--max-workers", "1"]  # fmt: skip
+    argv = [sys.executable, "-m", SERVER_MODULE, "--data-dir", str(server.data_dir),
+            "--host", server.host, "--port", str(server.port)]  # fmt: skip
     with open(server.log, "ab") as log:
         process = subprocess.Popen(
             argv,
@@ -139,7 +137,7 @@ def ours(server: Embedded) -> psutil.Process | None:
         command = " ".join(process.cmdline())
     except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         return None
-    if "milvus-lite" in command and str(server.data_dir) in command:
+    if (SERVER_MODULE in command or "milvus-lite" in command) and str(server.data_dir) in command:
         return process
     return None
 

@@ -1,6 +1,6 @@
 """A real Milvus Lite server for tests: its own free port and data folder, always stopped.
 
-It is the same `milvus-lite server` (one request worker) that `openrag-tui up --local` starts,
+It is the same Milvus Lite server (`cluster/milvus_server.py`) that `openrag-tui up --local` starts,
 run through the product's own start and stop, so the tests exercise them too.
 """
 

@@ -250,3 +250,47 @@ def test_bm25_skips_english_stop_words_in_text_and_query(milvus) -> None:
 
     assert bm25("the of") == []
     assert len(bm25("the turbine")) == 1
+
+
+def test_a_write_running_when_the_server_is_stopped_ends_and_is_kept(tmp_path: Path) -> None:
+    """`milvus-lite server` closed its database under a running upsert: the write was lost (or
+    failed) though the stop was a clean SIGINT. Ours lets it end, acknowledged, and keeps it."""
+    import threading
+
+    import psutil
+
+    from openrag_tui.cluster import vectordb
+    from tests.support.raycluster import wait_until
+
+    server = vectordb.Embedded("127.0.0.1", free_port(), tmp_path / "data", tmp_path / "s.json",
+                               tmp_path / "s.log")  # fmt: skip
+    vectordb.start(server, lambda _line: None)
+    try:
+        uri = f"http://{server.address}"
+        store = Store(uri, "in_flight")
+        store.ensure("wordllama/l2_supercat-256", 256)
+        # one request, about a second of the server's work
+        rows = [{"id": f"r{n}", "text": f"row {n} " * 40, "vector": [0.01 * (n % 7 + 1)] * 256,
+                 "partition": "p", "file_id": "big", "source": "/big", "pages": [1],
+                 "chunk_index": n, "content_hash": "x", "metadata": {}}
+                for n in range(5000)]  # fmt: skip
+        process = vectordb.ours(server)
+        assert process is not None
+        busy = process.cpu_times().user
+        outcome: list[object] = []
+        client = store.client()
+        writer = threading.Thread(
+            target=lambda: outcome.append(client.upsert("in_flight", rows) and "ok")
+        )
+        writer.start()
+        # the server is at work on the upsert: its own CPU time grows
+        wait_until(lambda: process.cpu_times().user > busy + 0.1, 30, "the server to work",
+                   every=0.02)  # fmt: skip
+        vectordb.stop(server)
+        writer.join(30)
+        assert outcome == ["ok"], "the running write was cut off"
+        assert not psutil.pid_exists(process.pid) or process.status() == psutil.STATUS_ZOMBIE
+        vectordb.start(server, lambda _line: None)
+        assert len(Store(uri, "in_flight").rows_of("p", "big")) == 5000
+    finally:
+        vectordb.stop(server)
