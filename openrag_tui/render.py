@@ -7,7 +7,7 @@ that come from the cluster (hosts, actors, Ray's messages) are shown as plain te
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from rich import box
@@ -16,7 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
-from openrag_tui.config.pools import FACTS, OPENRAG
+from openrag_tui.cluster.gpumemory import MEASURED, NOT_GPU
+from openrag_tui.cluster.history import History, summary
+from openrag_tui.config.pools import FACTS, OPENRAG, OURS
 from openrag_tui.formats import DASH, count, plain, safe
 from openrag_tui.indexing.openrag.queue import OpenRagQueue
 from openrag_tui.indexing.vectorstatus import VectorStoreStatus
@@ -29,6 +31,7 @@ BAR_PARTS: tuple[tuple[str, str, str], ...] = (
 )
 FREE_GLYPH, FREE_STYLE = "░", "bright_black"
 INVALID_MARK = "✗"
+SPARK_GLYPHS = "▁▂▃▄▅▆▇█"
 
 
 def amount(value: float) -> str:
@@ -92,6 +95,42 @@ def physical_gpus(node: NodeAllocation) -> str:
     return f"{used:.0f}/{total:.0f}G{util}"
 
 
+def spark(values: Sequence[float], width: int, top: float | None = None) -> str:
+    """The last `width` samples as bar heights from 0 to `top` (their max by default), right
+    aligned: glyphs, not colours, so it reads with NO_COLOR."""
+    recent = list(values)[-width:]
+    if not recent:
+        return " " * width
+    ceiling = top or max(recent) or 1.0
+    steps = len(SPARK_GLYPHS) - 1
+    glyphs = (SPARK_GLYPHS[max(0, min(steps, round(value / ceiling * steps)))] for value in recent)
+    return "".join(glyphs).rjust(width)
+
+
+def gigabytes(mib: float) -> str:
+    """MiB as a short GiB figure: 0.8, 9.8, 12, 40."""
+    value = mib / 1024
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def memory_text(view: ClusterView, pool: str, owner: str, history: History | None = None) -> str:
+    """GPU memory one actor of the pool holds: median/max over the history (else now), and the
+    share it reserves, e.g. `9.8/12 of 20G`; `?` when NVML does not say."""
+    entries = [e for e in view.gpu_memory.values() if e.pool == pool and e.owner == owner]
+    gpu = [e for e in entries if e.status != NOT_GPU]
+    if not gpu:
+        return DASH
+    measured = [e for e in gpu if e.status == MEASURED]
+    found = history.pool_memory(e.actor_id for e in measured) if history else None
+    found = found or summary([e.memory_mib for e in measured if e.memory_mib is not None])
+    shares = [e.share_mib for e in gpu if e.share_mib is not None]
+    share = f" of {gigabytes(max(shares))}G" if shares else ""
+    if found is None:
+        return "?" + share
+    median, most = found
+    return f"{gigabytes(median)}/{gigabytes(most)}{share or 'G'}"
+
+
 def fits_text(fits: int | None) -> str:
     """How many more actors fit; None means nothing limits the pool (0 GPU, 0 CPU)."""
     return "+∞" if fits is None else f"+{fits}"
@@ -127,14 +166,17 @@ class PoolRow:
     cells: tuple[str | Text, ...]
 
 
-POOL_COLUMNS = ("pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots")
+POOL_COLUMNS = (
+    "pool", "target", "alive", "pend", "GPU/actor", "reserved", "fits", "slots", "mem/actor",
+)  # fmt: skip
 
 
-def pool_rows(view: ClusterView) -> Iterator[PoolRow]:
+def pool_rows(view: ClusterView, history: History | None = None) -> Iterator[PoolRow]:
     """Each of our pools, and under it a line for OpenRAG's own actors of that pool when there
     are any (they hold GPUs too, but a resize from here does not touch them)."""
     for pool in view.pools:
-        yield PoolRow(pool.name, pool, "openrag-tui", _our_cells(pool))
+        memory = memory_text(view, pool.name, OURS, history)
+        yield PoolRow(pool.name, pool, OURS, _our_cells(pool, memory))
         theirs = pool.openrags
         if theirs.alive or theirs.pending or theirs.restarting:
             cells = (
@@ -146,11 +188,12 @@ def pool_rows(view: ClusterView) -> Iterator[PoolRow]:
                 amount(theirs.gpus_reserved),
                 "",
                 "",
+                memory_text(view, pool.name, OPENRAG, history),
             )
             yield PoolRow(f"{pool.name}:{OPENRAG}", pool, OPENRAG, cells)
 
 
-def _our_cells(pool: PoolStatus) -> tuple[str | Text, ...]:
+def _our_cells(pool: PoolStatus, memory: str) -> tuple[str | Text, ...]:
     invalid = pool.invalid
     facts = FACTS[pool.name]
 
@@ -171,6 +214,7 @@ def _our_cells(pool: PoolStatus) -> tuple[str | Text, ...]:
         reserved_text(ours.gpus_reserved, pool.gpus_target),
         fits_text(pool.fits_more),
         slots,
+        memory,
     )
 
 
@@ -194,11 +238,24 @@ def nodes_table(view: ClusterView) -> Table:
 
 def pools_table(view: ClusterView) -> Table:
     table = Table(title="Pools", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in POOL_COLUMNS:
+    for column in POOL_COLUMNS[:-1]:  # the memory per actor has its own lines: 80 columns
         table.add_column(column, no_wrap=True)
     for row in pool_rows(view):
-        table.add_row(*(plain(c) if isinstance(c, str) else c for c in row.cells))
+        table.add_row(*(plain(c) if isinstance(c, str) else c for c in row.cells[:-1]))
     return table
+
+
+def memory_lines(view: ClusterView) -> Text | None:
+    """`GPU memory per actor` (now, median/max, and the share reserved) for each pool row
+    whose actors use a GPU; None when none does."""
+    shown = [(row, row.cells[-1]) for row in pool_rows(view) if row.cells[-1] != DASH]
+    if not shown:
+        return None
+    text = Text("GPU memory per actor", style="bold")
+    for row, cell in shown:
+        who = row.pool.name if row.owner == OURS else f"{row.pool.name} (OpenRAG's)"
+        text.append(f"\n  {who}: {cell}")
+    return text
 
 
 def pending_lines(view: ClusterView) -> Text:
@@ -275,6 +332,9 @@ def render_view(
     """The whole `status` report."""
     header = plain(f"{dashboard_url}  Ray {view.state.ray_version}  {len(view.nodes)} nodes")
     parts: list[RenderableType] = [header, nodes_table(view), bar_legend(), pools_table(view)]
+    memory = memory_lines(view)
+    if memory is not None:
+        parts.append(memory)
     if vectors is not None:
         parts.append(vector_store_line(vectors))
     if openrag is not None:

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from openrag_tui.cluster.gpumemory import ActorGpuMemory, actor_gpu_memory, memory_warnings
 from openrag_tui.cluster.pending import PendingActor, explain_pending
 from openrag_tui.cluster.rooms import (
     GPU,
@@ -144,6 +145,7 @@ class ClusterView:
     pools: tuple[PoolStatus, ...]
     pending: tuple[PendingActor, ...]
     warnings: tuple[str, ...]
+    gpu_memory: Mapping[str, ActorGpuMemory] = field(default_factory=dict)  # by actor id
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,10 @@ def build_view(
         _pool_status(spec, state.actors, nodes, rooms, idle, refused) for spec in pools
     )
     pending = explain_pending(state, rooms, idle)
+    gpu_memory = actor_gpu_memory(state)
     warnings = view_warnings(state, statuses, now, stale_after, previous)
-    return ClusterView(state, nodes, statuses, pending, warnings)
+    warnings += tuple(memory_warnings(gpu_memory))
+    return ClusterView(state, nodes, statuses, pending, warnings, gpu_memory)
 
 
 def pack_gpus(gpus_total: float, requests: Iterable[float]) -> tuple[float, ...]:

@@ -55,6 +55,14 @@ _BUNDLE_MARKER = "bundle"  # `bundle_group_<pg>` only marks membership; it is no
 
 
 @dataclass(frozen=True)
+class GpuProcess:
+    """A process NVML lists on a GPU, with the memory it holds there (None: not reported)."""
+
+    pid: int
+    memory_mib: float | None
+
+
+@dataclass(frozen=True)
 class GpuDevice:
     """A physical GPU as NVML reports it: what the card does, not what Ray reserved."""
 
@@ -64,6 +72,7 @@ class GpuDevice:
     memory_total_mib: float
     utilization: float | None  # percent; None when NVML did not say
     uuid: str = ""
+    processes: tuple[GpuProcess, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -263,7 +272,16 @@ def _gpu(position: int, gpu: Mapping[str, Any]) -> GpuDevice:
         memory_total_mib=float(gpu.get("memoryTotal") or 0.0),
         utilization=None if utilization is None else float(utilization),
         uuid=str(gpu.get("uuid") or ""),
+        processes=tuple(
+            GpuProcess(int(row["pid"]), _mib(row.get("gpuMemoryUsage")))
+            for row in gpu.get("processesPids") or ()
+            if row.get("pid")
+        ),
     )
+
+
+def _mib(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _load_metrics(body: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PendingActor, PoolStatus
+from openrag_tui.cluster.gpumemory import NOT_GPU, ActorGpuMemory
 from openrag_tui.cluster.state import DEATH_REASONS, Actor, GpuDevice
 from openrag_tui.cluster.warnings import deaths
 
@@ -31,6 +32,28 @@ def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
         "pending": [_pending(pending) for pending in view.pending],
         "deaths": [_death(actor) for actor in deaths(state)],
         "warnings": list(view.warnings),
+        "actors_gpu_memory": [
+            _gpu_memory(entry)
+            for entry in sorted(view.gpu_memory.values(), key=lambda e: (e.node_id, e.name))
+            if entry.status != NOT_GPU
+        ],
+    }
+
+
+def _gpu_memory(entry: ActorGpuMemory) -> dict[str, Any]:
+    """One actor's GPU memory as NVML measured it (None: unknown), beside its share."""
+    share = entry.share_mib
+    return {
+        "actor_id": entry.actor_id,
+        "name": entry.name,
+        "pool": entry.pool,
+        "node_id": entry.node_id,
+        "gpus_reserved": _round(entry.reserved),
+        "gpu_indexes": list(entry.devices),
+        "memory_mib": entry.memory_mib,
+        "share_mib": None if share is None else round(share, 1),
+        "status": entry.status,
+        "over_share": entry.over_share,
     }
 
 

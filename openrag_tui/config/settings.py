@@ -368,6 +368,9 @@ class Settings:
         "OPENRAG_TUI_NAMESPACE", "openrag", _text, "Ray namespace of OpenRAG's actors.")
     refresh_seconds: float = setting(
         "OPENRAG_TUI_REFRESH_SECONDS", 2.0, _positive, "Seconds between panel refreshes.")
+    history_minutes: float = setting(
+        "OPENRAG_TUI_HISTORY_MINUTES", 15.0, _positive,
+        "Minutes of GPU and indexing history the panel keeps (sparklines, GPU memory per actor).")
     pool_num_cpus: float = setting(
         "OPENRAG_TUI_POOL_NUM_CPUS", 0.1, _non_negative,
         "CPUs reserved by each pool actor the panel starts.")

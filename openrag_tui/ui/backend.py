@@ -9,6 +9,7 @@ the panel draws on.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
+from openrag_tui.cluster.history import History
 from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
 from openrag_tui.cluster.processes import ProcessStream, RayProcess, ray_processes
 from openrag_tui.cluster.refresh import read_view
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from openrag_tui.indexing.search import Results
 
 ClientFactory = Callable[[Workspace], DashboardClient]
+_log = logging.getLogger(__name__)
 
 
 def child_events(
@@ -67,6 +70,7 @@ class Backend:
         self._client_factory = client_factory or (lambda ws: ws.client())
         self._client: DashboardClient | None = None
         self._previous: ClusterState | None = None
+        self.history = History(workspace.settings.history_minutes)
         self._lock = threading.Lock()  # the poll thread and a reloading thread share the client
 
     @property
@@ -84,6 +88,7 @@ class Backend:
             client, settings, previous = self._client, self.workspace.settings, self._previous
         view = read_view(client, settings, clock=self.clock)
         self._previous = view.state
+        self.history.record_cluster(view, view.gpu_memory, view.state.fetched_at)
         died = [] if previous is None else deaths(view.state, previous)
         return view, death_sentence(died, since_last=True) if died else None
 
@@ -178,6 +183,20 @@ class Backend:
 
     def list_batches(self) -> list[BatchProgress]:
         return LedgerReader(self.where().ledger).batches()
+
+    def sample_indexing(self) -> None:
+        """The ledger's files and pages done so far, into the history (its files/s, pages/s);
+        a ledger that does not read leaves a gap, not an error (the batches screen says why)."""
+        try:
+            batches = self.list_batches()
+        except Exception:
+            _log.warning("indexing history: the ledger did not read", exc_info=True)
+            return
+        self.history.record_indexing(
+            sum(batch.done for batch in batches),
+            sum(batch.pages_done for batch in batches),
+            self.clock(),
+        )
 
     def batch_files(self, batch_id: str) -> list[FileTask]:
         return LedgerReader(self.where().ledger).files(batch_id)

@@ -10,6 +10,7 @@ import pytest
 from openrag_tui.cluster.state import (
     ClusterState,
     GpuDevice,
+    GpuProcess,
     normalise_required,
     parse,
 )
@@ -138,6 +139,7 @@ def test_physical_gpus_from_nvml() -> None:
         memory_total_mib=40960.0,
         utilization=37.0,
         uuid=first.uuid,
+        processes=(GpuProcess(pid=4655, memory_mib=10240.0),),
     )
     assert first.uuid.startswith("GPU-")
     assert (second.index, second.utilization) == (1, None)

@@ -20,9 +20,10 @@ from textual.containers import Vertical
 from textual.widgets import Checkbox, Footer, Input, Static
 
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
-from openrag_tui.formats import duration, fraction, plain, rate, shorten_middle
+from openrag_tui.formats import DASH, duration, fraction, plain, rate, shorten_middle
 from openrag_tui.indexing.batch import BatchProgress, FileState, FileTask
 from openrag_tui.indexing.ledger import LedgerError
+from openrag_tui.render import spark
 from openrag_tui.ui.backend import child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.screens.base import PanelModal, PanelScreen
@@ -35,6 +36,7 @@ REFRESH_SECONDS = 2.0
 #: how long a submit, retry or cancel may take before the panel stops waiting (seconds)
 COMMAND_TIMEOUT_SECONDS = 120.0
 BAR_WIDTH = 8
+SPARK_WIDTH = 16
 LISTED = 6
 ID_WIDTH = 12
 #: (states, glyph style) of the progress bar's parts, in order
@@ -47,6 +49,17 @@ EMPTY_HINT = (
     "No batches yet: n indexes a folder of the data volume (the demo's holds `samples`: "
     "n, type samples, enter, a partition name, enter)."
 )
+
+
+def rates_text(files: list[float], pages: list[float], minutes: float) -> Text:
+    """Indexing's files/s and pages/s over the history window, as sparklines and the latest."""
+    text = Text()
+    for label, values in (("files/s", files), ("pages/s", pages)):
+        text.append(f"{label} ", style="bold")
+        text.append(spark(values, SPARK_WIDTH), style="cyan")
+        text.append(f" {rate(values[-1]) if values else DASH}   ")
+    text.append(f"last {minutes:g} min", style="dim")
+    return text
 
 
 def progress_bar(batch: BatchProgress) -> Text:
@@ -144,6 +157,7 @@ class BatchesScreen(PanelScreen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="batches-where")
+        yield Static(id="batches-rates")
         yield BatchesTable(id="batch-table")
         yield Static(id="batch-detail")
         yield Static(id="batch-action")
@@ -189,6 +203,9 @@ class BatchesScreen(PanelScreen):
             Text.assemble(("ledger ", "bold"), plain(display_path(ledger)))
         )
         self.batches = batches
+        self.query_one("#batches-rates", Static).update(
+            rates_text(*self.app.backend.history.rates(), self.app.backend.history.minutes)
+        )
         now = self.app.backend.clock()
         table = self.query_one(BatchesTable)
         table.refill(

@@ -152,6 +152,7 @@ class MainScreen(PanelScreen):
     def _read_vector_store(self) -> None:
         status = self.backend.vector_store()
         queue = self.backend.openrag_queue()
+        self.backend.sample_indexing()
         self.app.call_from_thread(self._show_services, vector_store_line(status), queue)
 
     def _show_services(self, vectors: Text, queue: OpenRagQueue | None) -> None:
@@ -232,12 +233,12 @@ class MainScreen(PanelScreen):
             return
         self._unshown = None
         nodes = self.query_one(NodesTable)
-        nodes.show(view, self.filter_text, self.sort)
+        nodes.show(view, self.filter_text, self.sort, self.backend.history)
         matches = bool(nodes.row_count) or not self.filter_text
         if matches != self._filter_matches:
             self._filter_matches = matches
             self._show_legend()
-        self.query_one(PoolsTable).show(view)
+        self.query_one(PoolsTable).show(view, self.backend.history)
         pending = self.query_one("#pending", Static)
         pending.display = bool(view.pending)
         pending.update(Text("Pending actors\n", style="bold") + pending_lines(view))
@@ -455,4 +456,4 @@ class MainScreen(PanelScreen):
             node_id = event.row_key.value
             for node in self.view.nodes:
                 if node.node.node_id == node_id:
-                    self.app.push_screen(NodeDetailScreen(node))
+                    self.app.push_screen(NodeDetailScreen(node, self.view, self.backend.history))

@@ -1,4 +1,5 @@
-"""Enter on a node: its GPUs (logical slots, physical devices) and the actors on it."""
+"""Enter on a node: its GPUs (logical slots, physical devices), their last minutes, and the
+actors on it with the GPU memory each holds."""
 
 from __future__ import annotations
 
@@ -10,10 +11,20 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from openrag_tui.cluster.allocation import NodeAllocation
-from openrag_tui.formats import plain
-from openrag_tui.render import amount, gpu_bar, node_label
+from openrag_tui.cluster.allocation import ClusterView, NodeAllocation
+from openrag_tui.cluster.gpumemory import MEASURED, NO_GPU, NOT_GPU, ActorGpuMemory
+from openrag_tui.cluster.history import History
+from openrag_tui.formats import DASH, plain
+from openrag_tui.render import amount, gigabytes, gpu_bar, node_label, spark
 from openrag_tui.ui.screens.base import PanelModal
+
+CHART_WIDTH = 48
+#: (history metric, label, unit) of the node's charts
+CHARTS = (
+    ("gpu_utilization", "GPU use", "%"),
+    ("gpu_memory_mib", "GPU memory", "G"),
+    ("gpus_reserved", "reserved", " GPU"),
+)
 
 
 def slots_text(node: NodeAllocation) -> Text:
@@ -39,6 +50,35 @@ def devices_text(node: NodeAllocation) -> Text:
     return text
 
 
+def chart_label(label: str, values: list[float], unit: str) -> str:
+    """`GPU use 41%` with the latest sample, or `no samples yet`."""
+    if not values:
+        return f"{label:<11}{DASH}"
+    last = values[-1]
+    figure = gigabytes(last) if unit == "G" else amount(round(last, 2))
+    return f"{label:<11}{figure}{unit}"
+
+
+def devices_cell(memory: ActorGpuMemory | None) -> str:
+    """The GPUs its process is on: `0`, `0,1`; `none` when it reserves one and is on none."""
+    if memory is None or memory.status == NOT_GPU:
+        return DASH
+    if memory.status == NO_GPU:
+        return "none"
+    return ",".join(map(str, memory.devices)) or "?"
+
+
+def memory_cell(memory: ActorGpuMemory | None, history: History | None) -> str:
+    """GPU memory it holds now and its max over the history, `?` when NVML does not say."""
+    if memory is None or memory.status == NOT_GPU:
+        return DASH
+    if memory.status != MEASURED or memory.memory_mib is None:
+        return "0" if memory.status == NO_GPU else "?"
+    found = history.actor_memory(memory.actor_id) if history else None
+    most = max(found[1], memory.memory_mib) if found else memory.memory_mib
+    return f"{gigabytes(memory.memory_mib)}/{gigabytes(most)}G"
+
+
 class NodeDetailScreen(PanelModal):
     """A snapshot of one node at the moment it was opened."""
 
@@ -46,9 +86,13 @@ class NodeDetailScreen(PanelModal):
         Binding("escape,q", "dismiss", "Close", id="node-close"),
     ]
 
-    def __init__(self, node: NodeAllocation) -> None:
+    def __init__(
+        self, node: NodeAllocation, view: ClusterView | None = None, history: History | None = None
+    ) -> None:
         super().__init__()
         self.node = node
+        self.memory = view.gpu_memory if view else {}
+        self.history = history
 
     def compose(self) -> ComposeResult:
         node = self.node
@@ -66,19 +110,35 @@ class NodeDetailScreen(PanelModal):
         )
         with Vertical(id="dialog"):
             yield Static(summary, id="node-summary")
+            yield Static(self._charts(), id="node-charts")
             yield DataTable(id="node-actors", cursor_type="row", zebra_stripes=False)
             yield Static("[dim]esc: close[/]")
 
+    def _charts(self) -> Text:
+        """A sparkline per figure, one glyph per refresh, the newest on the right."""
+        text = Text()
+        for metric, label, unit in CHARTS:
+            values = self.history.node(self.node.node.node_id, metric) if self.history else []
+            top = 100.0 if unit == "%" else (self.node.gpus_total if unit == " GPU" else None)
+            text.append(f"{chart_label(label, values, unit):<18}")
+            text.append(spark(values, CHART_WIDTH, top=top or None), style="cyan")
+            text.append("\n")
+        text.append(f"last {self.history.minutes:g} min" if self.history else "", style="dim")
+        return text
+
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, width in (("class", 20), ("name", 18), ("pool", 7), ("state", 8), ("GPU", 5)):
+        for label, width in (("class", None), ("name", None), ("pool", None), ("GPU", None),
+                             ("on", None), ("mem now/max", None)):  # fmt: skip
             table.add_column(label, width=width)
         for actor in self.node.actors:
+            memory = self.memory.get(actor.actor_id)
             table.add_row(
                 plain(actor.class_name),
                 plain(actor.name or actor.actor_id[:8]),
                 actor.pool or "other",
-                plain(actor.state),
                 amount(actor.gpus),
+                devices_cell(memory),
+                memory_cell(memory, self.history),
                 key=actor.actor_id,
             )

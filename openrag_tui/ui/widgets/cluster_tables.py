@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from rich.text import Text
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation
-from openrag_tui.formats import shorten_middle
+from openrag_tui.cluster.history import History
+from openrag_tui.formats import DASH, shorten_middle
 from openrag_tui.render import (
     amount,
     gpu_bar,
@@ -20,11 +21,13 @@ from openrag_tui.render import (
     physical_gpus,
     pool_rows,
     reserved_text,
+    spark,
 )
 from openrag_tui.ui.widgets.table import KeyedTable
 
 NODE_WIDTH = (10, 40)  # the node's name shrinks within these to leave the figures whole
 BAR_WIDTH = (6, 12)
+SPARK_WIDTH = 8
 #: what a DataTable cell adds around its content
 CELL_PADDING = 2
 
@@ -39,8 +42,16 @@ class NodesTable(KeyedTable):
         ("free", None),
         ("physical", None),
     )
+    #: the last column, a sparkline of the history, shown only where the figures leave room
+    RECENT = "recent"
 
-    def show(self, view: ClusterView, filter_text: str = "", sort: str = "default") -> None:
+    def show(
+        self,
+        view: ClusterView,
+        filter_text: str = "",
+        sort: str = "default",
+        history: History | None = None,
+    ) -> None:
         """The matching nodes; the name and the bar give up room first on a narrow screen."""
         labels = node_labels(view.nodes)
         nodes = sorted_nodes(matching_nodes(view.nodes, filter_text, labels), sort)
@@ -51,12 +62,18 @@ class NodesTable(KeyedTable):
                 reserved_text(node.gpus_reserved, node.gpus_total),
                 amount(node.gpus_free),
                 physical_gpus(node),
+                recent_use(node, history),
             )
             for node in nodes
         ]
         widths = [max([len(label)] + [len(row[i]) for row in figures]) for i, label in
                   enumerate(("", "state", "reserved", "free", "physical"))]  # fmt: skip
         room = (self.size.width or 80) - sum(widths) - CELL_PADDING * len(self.COLUMNS) - 1
+        longest = max((len(label) for label in labels.values()), default=NODE_WIDTH[0])
+        recent = room - SPARK_WIDTH - CELL_PADDING >= min(longest, NODE_WIDTH[1]) + BAR_WIDTH[1]
+        self._show_recent(recent and history is not None)
+        if self.RECENT in self.columns:
+            room -= SPARK_WIDTH + CELL_PADDING
         bar = max(BAR_WIDTH[0], min(BAR_WIDTH[1], room - NODE_WIDTH[0]))
         name = max(NODE_WIDTH[0], min(NODE_WIDTH[1], room - bar))
         self.refill(
@@ -70,10 +87,19 @@ class NodesTable(KeyedTable):
                     reserved,
                     free,
                     physical,
+                    *((recent,) if self.RECENT in self.columns else ()),
                 ),
             )
-            for node, (head, state, reserved, free, physical) in zip(nodes, figures, strict=True)
+            for node, (head, state, reserved, free, physical, recent) in zip(
+                nodes, figures, strict=True
+            )
         )
+
+    def _show_recent(self, shown: bool) -> None:
+        if shown and self.RECENT not in self.columns:
+            self.add_column(self.RECENT, key=self.RECENT)
+        elif not shown and self.RECENT in self.columns:
+            self.remove_column(self.RECENT)
 
 
 class PoolsTable(KeyedTable):
@@ -89,9 +115,23 @@ class PoolsTable(KeyedTable):
         ("fits", None),
         ("slots", None),
     )
+    #: the GPU memory one actor holds (median/max of the history, and its share): the last
+    #: column, shown where the screen has room for it (node detail always lists it)
+    MEMORY = "mem/actor"
 
-    def show(self, view: ClusterView) -> None:
-        self.refill((row.key, row.cells) for row in pool_rows(view))
+    def show(self, view: ClusterView, history: History | None = None) -> None:
+        rows = [(row.key, row.cells) for row in pool_rows(view, history)]
+        widths = [
+            max([len(label)] + [len(str(cells[i])) for _, cells in rows])
+            for i, label in enumerate((*(label for label, _ in self.COLUMNS), self.MEMORY))
+        ]
+        room = (self.size.width or 80) - sum(widths) - CELL_PADDING * len(widths) - 1
+        shown = room >= 0 and any(cells[-1] != DASH for _, cells in rows)
+        if shown and self.MEMORY not in self.columns:
+            self.add_column(self.MEMORY, key=self.MEMORY)
+        elif not shown and self.MEMORY in self.columns:
+            self.remove_column(self.MEMORY)
+        self.refill((key, cells if shown else cells[:-1]) for key, cells in rows)
 
     @property
     def selected_pool(self) -> str | None:
@@ -128,6 +168,17 @@ def sorted_nodes(nodes: list[NodeAllocation], sort: str) -> list[NodeAllocation]
     if sort == "name":
         return sorted(nodes, key=node_label)
     return sorted(nodes, key=lambda node: not node.node.is_head)
+
+
+def recent_use(node: NodeAllocation, history: History | None) -> str:
+    """The node's GPU utilisation over the last refreshes (NVML), else its GPUs reserved."""
+    if history is None:
+        return " " * SPARK_WIDTH
+    busy = history.node(node.node.node_id, "gpu_utilization")
+    if busy:
+        return spark(busy, SPARK_WIDTH, top=100.0)
+    return spark(history.node(node.node.node_id, "gpus_reserved"), SPARK_WIDTH,
+                 top=node.gpus_total or None)  # fmt: skip
 
 
 def _state(state: str) -> Text:

@@ -1,0 +1,141 @@
+"""GPU memory per actor, from NVML's per-process figures (`gpus[].processesPids` of
+`/nodes?view=summary`) matched to actors by pid.
+
+Pure. Operators size `RAY_NUM_GPUS` from what one actor really holds, so each actor gets its
+measured memory beside its share (the GPUs it reserves × the memory of its GPU). Where NVML
+reported nothing (declared GPUs, no driver) the memory is unknown, never a guess (Ray once
+derived it from the memory bus, ray #61456). An actor that reserves a GPU but whose process is on
+none may have fallen back to the CPU (OpenRAG's marker workers did, their #451); that is only
+said when every process on the node's GPUs is an actor's, since a worker's child process
+(a process pool) holds memory under its own pid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from openrag_tui.cluster.state import Actor, ClusterState, Node
+
+#: measured memory above the share by more than this fraction is "over" (NVML rounds to MiB)
+OVER_TOLERANCE = 0.02
+MEASURED, UNKNOWN, NO_GPU, NOT_GPU = "measured", "unknown", "no-gpu", "not-gpu"
+
+
+@dataclass(frozen=True)
+class ActorGpuMemory:
+    """What one alive actor holds on its node's GPUs, and its reserved share."""
+
+    actor_id: str
+    name: str
+    pool: str | None
+    owner: str | None  # `openrag-tui` or `openrag` for a pool actor
+    node_id: str
+    reserved: float  # GPUs it reserves (Ray's logical figure)
+    devices: tuple[int, ...]  # indexes of the GPUs its process is on
+    memory_mib: float | None  # what NVML says it holds (over its devices); None: unknown
+    gpu_memory_mib: float | None  # the memory of its GPU (or of the node's first)
+    status: str  # MEASURED, UNKNOWN, NO_GPU (reserves one, on none), NOT_GPU (reserves none)
+
+    @property
+    def share_mib(self) -> float | None:
+        """Its reserved share of its GPU's memory, in MiB."""
+        if self.gpu_memory_mib is None or self.reserved <= 0:
+            return None
+        return min(self.reserved, 1.0) * self.gpu_memory_mib
+
+    @property
+    def over_share(self) -> bool:
+        share = self.share_mib
+        return (
+            self.memory_mib is not None
+            and share is not None
+            and self.memory_mib > share * (1 + OVER_TOLERANCE)
+        )
+
+
+def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
+    """Every alive actor's GPU memory, keyed by actor id."""
+    nodes = {node.node_id: node for node in state.nodes}
+    alive = [actor for actor in state.actors if actor.state == "ALIVE" and actor.node_id]
+    pids_by_node: dict[str, set[int]] = {}
+    for actor in alive:
+        pids_by_node.setdefault(actor.node_id or "", set()).add(actor.pid)
+    found = {}
+    for actor in alive:
+        node = nodes.get(actor.node_id or "")
+        if node is not None:
+            found[actor.actor_id] = _of(actor, node, pids_by_node[node.node_id])
+    return found
+
+
+def _of(actor: Actor, node: Node, actor_pids: set[int]) -> ActorGpuMemory:
+    devices = node.gpu_devices
+    on = [
+        (device, process)
+        for device in devices
+        for process in device.processes
+        if process.pid == actor.pid and actor.pid
+    ]
+    gpu_memory = (on[0][0] if on else devices[0]).memory_total_mib if devices else None
+    memory: float | None = None
+    if not devices:
+        status = UNKNOWN
+    elif on:
+        held = [process.memory_mib for _, process in on]
+        memory = None if any(value is None for value in held) else sum(held)  # type: ignore[misc]
+        status = MEASURED if memory is not None else UNKNOWN
+    elif actor.gpus <= 0:
+        status, memory = NOT_GPU, 0.0
+    elif _unattributed(node, actor_pids):
+        status = UNKNOWN  # a child process of some actor may hold its memory
+    else:
+        status, memory = NO_GPU, 0.0
+    return ActorGpuMemory(
+        actor_id=actor.actor_id,
+        name=actor.name or actor.actor_id[:8],
+        pool=actor.pool,
+        owner=actor.owner,
+        node_id=node.node_id,
+        reserved=actor.gpus,
+        devices=tuple(sorted({device.index for device, _ in on})),
+        memory_mib=memory,
+        gpu_memory_mib=gpu_memory or None,
+        status=status,
+    )
+
+
+def _unattributed(node: Node, actor_pids: set[int]) -> bool:
+    """Whether a process on the node's GPUs is no actor's (a child, or vLLM)."""
+    return any(
+        process.pid not in actor_pids for device in node.gpu_devices for process in device.processes
+    )
+
+
+def memory_warnings(
+    found: Mapping[str, ActorGpuMemory], measured: Mapping[str, float] | None = None
+) -> list[str]:
+    """A line per pool actor over its share or on no GPU. `measured` may give each actor's
+    maximum over the history instead of the instant's figure."""
+    lines = []
+    for entry in sorted(found.values(), key=lambda entry: (entry.pool or "~", entry.name)):
+        if entry.pool is None:
+            continue
+        held = (measured or {}).get(entry.actor_id, entry.memory_mib)
+        share = entry.share_mib
+        if entry.status == NO_GPU:
+            lines.append(
+                f"{entry.pool} actor {entry.name} reserves {entry.reserved:g} GPU but its "
+                "process is on no GPU: it may be running on the CPU."
+            )
+        elif held is not None and share is not None and held > share * (1 + OVER_TOLERANCE):
+            lines.append(
+                f"{entry.pool} actor {entry.name} holds {gib(held)} of GPU memory, more than "
+                f"its share ({entry.reserved:g} × {gib(entry.gpu_memory_mib)} = {gib(share)})."
+            )
+    return lines
+
+
+def gib(mib: float | None) -> str:
+    """MiB as GiB for a sentence or a cell; `?` when unknown."""
+    return "?" if mib is None else f"{mib / 1024:.1f} GiB"
