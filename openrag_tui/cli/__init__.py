@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "openrag_tui.cli.pools",
     "openrag_tui.cli.index",
     "openrag_tui.cli.vectors",
+    "openrag_tui.cli.logs",
 )
 
 

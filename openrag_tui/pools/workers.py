@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,6 +24,20 @@ from openrag_tui.pools.processes import ChildPool
 
 #: calls an actor serves beyond its task slots: `lifeline`, and `ready`, `stats` or `end`
 CONTROL_CALLS = 2
+
+
+def failure_line(function: Callable[..., Any], args: Sequence[Any], error: BaseException) -> str:
+    """`openrag-tui: index_document failed for /data/a.pdf: DocumentError: encrypted PDF`: the
+    file is named, so the batches screen finds a failed file's line in its pool's log."""
+    subject = next(
+        (a if isinstance(a, str) else a.path for a in args
+         if isinstance(a, str) or isinstance(getattr(a, "path", None), str)),
+        None,
+    )  # fmt: skip
+    about = f" for {subject}" if subject else ""
+    message = str(error).strip().splitlines()
+    reason = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+    return f"openrag-tui: {getattr(function, '__name__', 'task')} failed{about}: {reason}"
 
 
 class _Worker:
@@ -60,6 +75,9 @@ class _Worker:
             self._idle.clear()
         try:
             return await self._execute(function, args)
+        except Exception as error:  # said in the worker's log, where `logs` and the panel look
+            print(failure_line(function, args, error), file=sys.stderr, flush=True)
+            raise
         finally:
             self._in_flight -= 1
             self._done += 1

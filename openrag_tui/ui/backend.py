@@ -14,16 +14,18 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from openrag_tui.cluster import logs
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.dashboard import DashboardClient
 from openrag_tui.cluster.history import History
 from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
+from openrag_tui.cluster.logs import LogLine, LogTail, Selection, StreamEnded
 from openrag_tui.cluster.processes import ProcessStream, RayProcess, ray_processes
 from openrag_tui.cluster.refresh import read_view
-from openrag_tui.cluster.state import ClusterState
+from openrag_tui.cluster.state import Actor, ClusterState
 from openrag_tui.cluster.targets import Target, choose_target
 from openrag_tui.cluster.warnings import death_sentence, deaths
 from openrag_tui.config import set_env_values
@@ -71,6 +73,7 @@ class Backend:
         self._client: DashboardClient | None = None
         self._previous: ClusterState | None = None
         self.history = History(workspace.settings.history_minutes)
+        self._logs: DashboardClient | None = None
         self._lock = threading.Lock()  # the poll thread and a reloading thread share the client
 
     @property
@@ -97,7 +100,7 @@ class Backend:
         next poll gets a new client (a poll in flight finishes with the old one)."""
         workspace = self.workspace.reloaded()
         with self._lock:
-            self.workspace, self._client = workspace, None
+            self.workspace, self._client, self._logs = workspace, None, None
         return workspace
 
     def env_changed_on_disk(self) -> bool:
@@ -184,6 +187,26 @@ class Backend:
     def list_batches(self) -> list[BatchProgress]:
         return LedgerReader(self.where().ledger).batches()
 
+    # logs: their own dashboard client, since following holds its connections open
+
+    def _logs_client(self) -> DashboardClient:
+        with self._lock:
+            if self._logs is None:
+                self._logs = self._client_factory(self.workspace)
+            return self._logs
+
+    def log_selection(self, name: str) -> Selection:
+        """The actors NAME stands for now (LogsError when none)."""
+        return logs.resolve(logs.read_state(self._logs_client()), name)
+
+    def log_tail(self, actor: Actor, lines: int, label: str) -> LogTail:
+        return logs.tail(self._logs_client(), actor, lines, label=label)
+
+    def follow_logs(
+        self, actors: Sequence[Actor], lines: int, stop: threading.Event, labels: Mapping[str, str]
+    ) -> Iterator[LogLine | StreamEnded]:
+        return logs.follow(self._logs_client(), actors, lines, stop, labels=labels)
+
     def sample_indexing(self) -> None:
         """The ledger's files and pages done so far, into the history (its files/s, pages/s);
         a ledger that does not read leaves a gap, not an error (the batches screen says why)."""
@@ -211,6 +234,7 @@ class Backend:
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+            clients, self._client, self._logs = (self._client, self._logs), None, None
+        for client in clients:
+            if client is not None:
+                client.close()

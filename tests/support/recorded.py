@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import requests
 
@@ -31,9 +32,17 @@ def load_recorded(folder: Path = RECORDED) -> dict[str, Any]:
 class RecordedDashboard(DashboardClient):
     """Serves `payloads` (endpoint name -> body); a name it lacks answers 404."""
 
-    def __init__(self, payloads: Mapping[str, Any] | None = None, url: str = FIXED_URL) -> None:
+    def __init__(
+        self,
+        payloads: Mapping[str, Any] | None = None,
+        url: str = FIXED_URL,
+        logs: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
         super().__init__(url)
         self.payloads = dict(load_recorded() if payloads is None else payloads)
+        #: (actor id, "out" | "err") -> the log's text, served as Ray's /api/v0/logs/file does
+        #: (the raw bytes; a log it lacks: 500 and Ray's sentence)
+        self.logs = dict(logs or {})
         self.requests: list[str] = []
 
     def _send(self, url: str, deadline: float) -> requests.Response:
@@ -45,6 +54,16 @@ class RecordedDashboard(DashboardClient):
         response._content_consumed = True  # the body below is all there is
         if path == "/api/gcs_healthz":
             response.status_code, response._content = 200, b"success"
+        elif path.startswith("/api/v0/logs/file?"):
+            query = parse_qs(path.partition("?")[2])
+            text = self.logs.get((query["actor_id"][0], query["suffix"][0]))
+            if text is None:
+                response.status_code = 500
+                response._content = b"Could not find a log file. Please make sure the log exists."
+            else:
+                lines = int(query.get("lines", ["1000"])[0])
+                response.status_code = 200
+                response._content = "".join(text.splitlines(True)[-lines:]).encode()
         elif path in names and names[path] in self.payloads:
             response.status_code = 200
             response._content = json.dumps(self.payloads[names[path]]).encode()

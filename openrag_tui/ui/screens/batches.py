@@ -144,6 +144,7 @@ class BatchesScreen(PanelScreen):
         key("batch-retry", "R", "retry_batch", "Retry failed", changes=True),
         key("batch-cancel", "c", "cancel_batch", "Cancel batch", changes=True),
         key("batches-search", "f", "search_batch", "Search"),
+        key("batches-logs", "l", "failed_logs", "Logs"),
         key("batches-back", "escape", "app.pop_screen", "Back"),
     ]
 
@@ -154,6 +155,7 @@ class BatchesScreen(PanelScreen):
         self._reads = OneAtATime("batches-read")
         self._leaving = threading.Event()  # ends a command's wait when the screen goes
         self._want: str | None = None  # a batch to select once it is read (a new one)
+        self._files: list[FileTask] = []  # the shown batch's files
 
     def compose(self) -> ComposeResult:
         yield Static(id="batches-where")
@@ -231,6 +233,7 @@ class BatchesScreen(PanelScreen):
         self._show_detail(files)
 
     def _show_detail(self, files: list[FileTask]) -> None:
+        self._files = files
         detail = self.query_one("#batch-detail", Static)
         batch = self._selected()
         if batch is None:
@@ -301,6 +304,15 @@ class BatchesScreen(PanelScreen):
             ConfirmScreen(question, "cancel the batch", "keep it"),
             lambda yes: self._run_command("batches", "cancel", batch.batch_id) if yes else None,
         )
+
+    def action_failed_logs(self) -> None:
+        """The pools' logs, searched for the selected batch's first failed file: its worker
+        names the file in the line it writes when a task fails."""
+        from openrag_tui.ui.screens.logs import LogsScreen
+
+        failed = [t for t in self._files if t.state is FileState.FAILED]
+        search = Path(failed[0].path).name if failed else ""
+        self.app.push_screen(LogsScreen(["indexer", "marker"], search=search))
 
     def action_search_batch(self) -> None:
         """Search the selected batch's partition."""

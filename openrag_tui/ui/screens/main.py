@@ -90,6 +90,7 @@ class MainScreen(PanelScreen):
         key("env", "e", "app.open_env_editor", ".env"),
         key("batches", "b", "app.open_batches", "Batches"),
         key("search", "f", "app.open_search", "Search"),
+        key("pool-logs", "l", "pool_logs", "Pool logs", show=False),
         key("pool-up", "plus", "resize(1)", "Pool +1 actor", changes=True, group="pool"),
         key("pool-down", "minus", "resize(-1)", "Pool −1 actor", changes=True, group="pool"),
         key("pool-scale", "s", "scale_dialog", "Scale pool to…", changes=True, group="pool"),
@@ -380,6 +381,14 @@ class MainScreen(PanelScreen):
         if pool is not None:
             current = self.requested.get(pool.name, pool.target)
             self._ask_for_size(pool, max(0, current + delta))
+
+    def action_pool_logs(self) -> None:
+        """The log of every alive actor of the pool under the cursor, prefixed by actor."""
+        from openrag_tui.ui.screens.logs import LogsScreen
+
+        pool = self.query_one(PoolsTable).selected_pool
+        if pool is not None:
+            self.app.push_screen(LogsScreen([pool]))
 
     def action_scale_dialog(self) -> None:
         pool = self._selected_pool()

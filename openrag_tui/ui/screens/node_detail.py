@@ -84,6 +84,7 @@ class NodeDetailScreen(PanelModal):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Close", id="node-close"),
+        Binding("l", "logs", "Logs", id="node-logs"),
     ]
 
     def __init__(
@@ -112,7 +113,7 @@ class NodeDetailScreen(PanelModal):
             yield Static(summary, id="node-summary")
             yield Static(self._charts(), id="node-charts")
             yield DataTable(id="node-actors", cursor_type="row", zebra_stripes=False)
-            yield Static("[dim]esc: close[/]")
+            yield Static("[dim]l: the selected actor's log   esc: close[/]")
 
     def _charts(self) -> Text:
         """A sparkline per figure, one glyph per refresh, the newest on the right."""
@@ -142,3 +143,15 @@ class NodeDetailScreen(PanelModal):
                 memory_cell(memory, self.history),
                 key=actor.actor_id,
             )
+
+    def action_logs(self) -> None:
+        """The log of the actor under the cursor (by name where it has one)."""
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        actor_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        actor = next((a for a in self.node.actors if a.actor_id == actor_id), None)
+        if actor is not None:
+            from openrag_tui.ui.screens.logs import LogsScreen
+
+            self.app.push_screen(LogsScreen([actor.name or actor.actor_id]))
