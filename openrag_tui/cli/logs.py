@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from openrag_tui.cluster.state import Actor
 
 DEFAULT_LINES = 50  # as openrag_tui.cluster.logs.DEFAULT_LINES (imported lazily there)
+MAX_LINES = 10_000
 TAILS_AT_ONCE = 3  # actors read at once: the client's connection pool holds 7
 
 
@@ -64,9 +65,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _line_count(text: str) -> int:
-    """An argparse type: 1 or more (Ray reads 0 lines as 1000)."""
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    """An argparse type: 1 to MAX_LINES (Ray reads 0 lines as 1000; a huge count would make it
+    send the whole file)."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LINES:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {MAX_LINES}, got {text!r}"
+        )
     return int(text)
 
 

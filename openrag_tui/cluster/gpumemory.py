@@ -39,10 +39,10 @@ class ActorGpuMemory:
 
     @property
     def share_mib(self) -> float | None:
-        """Its reserved share of its GPU's memory, in MiB."""
+        """Its reserved share of GPU memory, in MiB (2 GPUs: twice its GPU's memory)."""
         if self.gpu_memory_mib is None or self.reserved <= 0:
             return None
-        return min(self.reserved, 1.0) * self.gpu_memory_mib
+        return self.reserved * self.gpu_memory_mib
 
     @property
     def over_share(self) -> bool:
@@ -79,14 +79,14 @@ def _of(actor: Actor, node: Node, actor_pids: set[int]) -> ActorGpuMemory:
     ]
     gpu_memory = (on[0][0] if on else devices[0]).memory_total_mib if devices else None
     memory: float | None = None
-    if not devices:
+    if not on and actor.gpus <= 0:
+        status, memory = NOT_GPU, 0.0  # reserves none, holds none: not a GPU actor
+    elif not devices:
         status = UNKNOWN
     elif on:
         held = [process.memory_mib for _, process in on]
         memory = None if any(value is None for value in held) else sum(held)  # type: ignore[misc]
         status = MEASURED if memory is not None else UNKNOWN
-    elif actor.gpus <= 0:
-        status, memory = NOT_GPU, 0.0
     elif _unattributed(node, actor_pids):
         status = UNKNOWN  # a child process of some actor may hold its memory
     else:

@@ -29,15 +29,19 @@ CONTROL_CALLS = 2
 def failure_line(function: Callable[..., Any], args: Sequence[Any], error: BaseException) -> str:
     """`openrag-tui: index_document failed for /data/a.pdf: DocumentError: encrypted PDF`: the
     file is named, so the batches screen finds a failed file's line in its pool's log."""
-    subject = next(
-        (a if isinstance(a, str) else a.path for a in args
-         if isinstance(a, str) or isinstance(getattr(a, "path", None), str)),
-        None,
-    )  # fmt: skip
+    subject = next(filter(None, map(_file_of, args)), None)
     about = f" for {subject}" if subject else ""
     message = str(error).strip().splitlines()
     reason = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
     return f"openrag-tui: {getattr(function, '__name__', 'task')} failed{about}: {reason}"
+
+
+def _file_of(arg: Any) -> str | None:
+    """The file a task argument names: a path, or a job's `source` (convert takes a path)."""
+    if isinstance(arg, str):
+        return arg
+    source = getattr(arg, "source", None)
+    return source if isinstance(source, str) else None
 
 
 class _Worker:

@@ -100,7 +100,10 @@ class Backend:
         next poll gets a new client (a poll in flight finishes with the old one)."""
         workspace = self.workspace.reloaded()
         with self._lock:
+            logs_client = self._logs
             self.workspace, self._client, self._logs = workspace, None, None
+        if logs_client is not None:  # a follow in flight keeps its own session
+            logs_client.close()
         return workspace
 
     def env_changed_on_disk(self) -> bool:
@@ -203,7 +206,11 @@ class Backend:
         return logs.tail(self._logs_client(), actor, lines, label=label)
 
     def follow_logs(
-        self, actors: Sequence[Actor], lines: int, stop: threading.Event, labels: Mapping[str, str]
+        self,
+        actors: Selection | Sequence[Actor],
+        lines: int,
+        stop: threading.Event,
+        labels: Mapping[str, str],
     ) -> Iterator[LogLine | StreamEnded]:
         return logs.follow(self._logs_client(), actors, lines, stop, labels=labels)
 
@@ -216,7 +223,7 @@ class Backend:
             _log.warning("indexing history: the ledger did not read", exc_info=True)
             return
         self.history.record_indexing(
-            sum(batch.done for batch in batches),
+            sum(batch.counts.get("COMPLETED", 0) for batch in batches),  # not cancelled ones
             sum(batch.pages_done for batch in batches),
             self.clock(),
         )

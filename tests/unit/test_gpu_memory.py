@@ -122,3 +122,11 @@ def test_history_turns_the_ledgers_totals_into_rates() -> None:
     history.record_indexing(9, 8, now=6.0)
     assert history.files_per_second.values == [10.0, 2.0]
     assert history.pages_per_second.values == [30.0, 4.0]
+
+
+def test_an_actor_of_two_gpus_has_twice_its_gpus_memory_as_share() -> None:
+    from openrag_tui.cluster.gpumemory import ActorGpuMemory
+
+    entry = ActorGpuMemory("a", "big", "marker", "openrag", "n", 2.0, (0, 1), 40000.0,
+                           24576.0, MEASURED)  # fmt: skip
+    assert entry.share_mib == 49152.0 and not entry.over_share

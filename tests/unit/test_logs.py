@@ -598,7 +598,8 @@ def test_the_command_says_what_is_missing_on_stderr_and_exits_1(
     ("args", "code", "words"),
     [
         (("logs", "nobody"), 2, "no actor named 'nobody'"),
-        (("logs", "marker-head", "--lines", "0"), 2, "must be a whole number of 1 or more"),
+        (("logs", "marker-head", "--lines", "0"), 2, "must be a whole number from 1 to 10000"),
+        (("logs", "marker-head", "--lines", "10001"), 2, "from 1 to 10000, got '10001'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

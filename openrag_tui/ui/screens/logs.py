@@ -18,8 +18,15 @@ from textual.binding import BindingType
 from textual.widgets import Footer, Input, RichLog, Static
 
 from openrag_tui.cluster.dashboard import DashboardError
-from openrag_tui.cluster.logs import LogLine, LogsError, Selection, StreamEnded, render
-from openrag_tui.formats import plain
+from openrag_tui.cluster.logs import (
+    LogLine,
+    LogsError,
+    NoAliveActors,
+    Selection,
+    StreamEnded,
+    render,
+)
+from openrag_tui.formats import plain, safe
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.screens.base import PanelScreen
 
@@ -45,7 +52,8 @@ class LogsScreen(PanelScreen):
         self.search_text = search
         self.lines: list[Text] = []
         self.chosen: list[Selection] = []
-        self.following = False
+        self.following = False  # new lines are shown as they come
+        self._followed = False  # the follower was started (once per screen)
         self.notes: list[str] = []
         self._stop = threading.Event()
         self._match = -1
@@ -70,10 +78,15 @@ class LogsScreen(PanelScreen):
 
     def _read(self) -> None:
         backend = self.app.backend
+        lines: list[Text] = []
+        notes: list[str] = []
         try:
-            selections = [backend.log_selection(name) for name in self.names]
-            lines: list[Text] = []
-            notes: list[str] = []
+            selections = []
+            for name in self.names:  # a pool at size 0 is a note; the others are still read
+                try:
+                    selections.append(backend.log_selection(name))
+                except NoAliveActors as error:
+                    notes.append(str(error))
             for selection in selections:
                 for actor in selection.actors:
                     label = selection.label(actor) if self._prefixed(selections) else None
@@ -100,10 +113,14 @@ class LogsScreen(PanelScreen):
             self._status()
 
     def _follow(self, stop: threading.Event) -> None:
+        """The follower: the last lines, then each new one, until the screen goes. One per
+        screen: a closed dashboard stream keeps its slot until the log grows (Ray's)."""
         backend = self.app.backend
         prefixed = self._prefixed(self.chosen)
-        actors = [actor for selection in self.chosen for actor in selection.actors]
-        labels = {a.actor_id: s.label(a) for s in self.chosen for a in s.actors}
+        chosen = self.chosen
+        # one selection is followed as such: a pool's new or replaced actors join the follow
+        actors = chosen[0] if len(chosen) == 1 else [a for s in chosen for a in s.actors]
+        labels = {a.actor_id: s.label(a) for s in chosen for a in s.actors}
         try:
             for item in backend.follow_logs(actors, LINES, stop, labels):
                 if stop.is_set():
@@ -115,11 +132,18 @@ class LogsScreen(PanelScreen):
                     self.app.call_from_thread(self._note, item.reason)
         except (LogsError, DashboardError) as error:
             self.app.call_from_thread(self._say, str(error), "red")
+        if not stop.is_set():
+            self.app.call_from_thread(self._follow_ended)
+
+    def _follow_ended(self) -> None:
+        self.following = self._followed = False
+        self._title()
+        self._note("every followed log has ended")
 
     # ------------------------------------------------------------ showing
 
     def _title(self) -> None:
-        mode = "following" if self.following else "last lines"
+        mode = "following" if self.following else ("paused" if self._followed else "last lines")
         self.query_one("#logs-title", Static).update(
             Text.assemble(("logs ", "bold"), plain(", ".join(self.names)), f"  ({mode})")
         )
@@ -140,7 +164,8 @@ class LogsScreen(PanelScreen):
     def _append(self, line: Text) -> None:
         self.lines.append(line)
         del self.lines[:-KEPT_LINES]
-        self.query_one(RichLog).write(self._marked(line))
+        if self.following:  # paused: kept, shown when follow resumes
+            self.query_one(RichLog).write(self._marked(line))
         self._status()
 
     def _note(self, reason: str) -> None:
@@ -148,11 +173,12 @@ class LogsScreen(PanelScreen):
         self._status()
 
     def _status(self) -> None:
-        parts = [f"{len(self.lines)} lines"]
+        count = len(self.lines)
+        parts = [f"{count} line{'' if count == 1 else 's'}" if count else "no line written yet"]
         if self.search_text:
-            count = len(self._matches())
+            found = len(self._matches())
             parts.append(
-                f"{count} matching {self.search_text!r}" if count else
+                f"{found} matching {self.search_text!r}" if found else
                 f"no line has {self.search_text!r}"
             )  # fmt: skip
         parts += self.notes[-2:]
@@ -183,7 +209,10 @@ class LogsScreen(PanelScreen):
             column = line.find(self.search_text.lower())
             width = self.query_one(RichLog).size.width
             x = 0 if column + len(self.search_text) < width else column - width // 3
-            self.query_one(RichLog).scroll_to(x=x, y=self._match, animate=False)
+            y = self._match  # once the lines just written are laid out
+            self.call_after_refresh(
+                lambda: self.query_one(RichLog).scroll_to(x=x, y=y, animate=False)
+            )
         self._status()
 
     def action_search(self) -> None:
@@ -206,24 +235,28 @@ class LogsScreen(PanelScreen):
     # ------------------------------------------------------------ follow
 
     def action_toggle_follow(self) -> None:
-        if not self.chosen:
+        """Follow new lines, or pause showing them (the follower goes on until the screen
+        goes: reopening streams would use up the dashboard's slots)."""
+        alive = [a for s in self.chosen for a in s.actors if a.state == "ALIVE"]
+        if not alive:
+            self._note("no alive actor to follow")
             return
-        self._stop.set()
         self.following = not self.following
         self._title()
-        if self.following:  # follow starts with the last lines itself
-            self._stop = threading.Event()
+        if self.following and not self._followed:  # it starts with the last lines itself
+            self._followed = True
             self.lines, self.notes = [], []
             self.query_one(RichLog).clear()
-            stop = self._stop
-            self.run_worker(lambda: self._follow(stop), thread=True, exit_on_error=False,
+            self.run_worker(lambda: self._follow(self._stop), thread=True, exit_on_error=False,
                             group="logs-follow")  # fmt: skip
+        elif self.following:
+            self._redraw()
 
 
 def _line(text: str, label: str | None, stream: str) -> Text:
     """One log line made safe, its actor in front where several write, stderr in red."""
     line = Text()
-    if label:
-        line.append(f"[{label}] ", style="cyan")
+    if label:  # an actor's name comes from the cluster: made safe like its lines
+        line.append(f"[{safe(label)}] ", style="cyan")
     line.append(render(text), style="red" if stream == "err" else "")
     return line

@@ -69,7 +69,7 @@ def devices_cell(memory: ActorGpuMemory | None) -> str:
 
 
 def memory_cell(memory: ActorGpuMemory | None, history: History | None) -> str:
-    """GPU memory it holds now and its max over the history, `?` when NVML does not say."""
+    """GPU memory it holds now / its max over the history, `?` when NVML does not say."""
     if memory is None or memory.status == NOT_GPU:
         return DASH
     if memory.status != MEASURED or memory.memory_mib is None:
@@ -120,7 +120,8 @@ class NodeDetailScreen(PanelModal):
         text = Text()
         for metric, label, unit in CHARTS:
             values = self.history.node(self.node.node.node_id, metric) if self.history else []
-            top = 100.0 if unit == "%" else (self.node.gpus_total if unit == " GPU" else None)
+            memory = sum(d.memory_total_mib for d in self.node.node.gpu_devices)
+            top = {"%": 100.0, " GPU": self.node.gpus_total, "G": memory}[unit]
             text.append(f"{chart_label(label, values, unit):<18}")
             text.append(spark(values, CHART_WIDTH, top=top or None), style="cyan")
             text.append("\n")
@@ -130,7 +131,7 @@ class NodeDetailScreen(PanelModal):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for label, width in (("class", None), ("name", None), ("pool", None), ("GPU", None),
-                             ("on", None), ("mem now/max", None)):  # fmt: skip
+                             ("on", None), ("mem", None)):  # fmt: skip
             table.add_column(label, width=width)
         for actor in self.node.actors:
             memory = self.memory.get(actor.actor_id)
