@@ -479,6 +479,18 @@ class _Follower:
         for response in responses:
             _shut(response)
 
+    def _restart(self, actor: Actor, label: str) -> None:
+        """Follow the actor's new log, then shut the old streams: the new ones are counted
+        first, so the follow does not end in between (its only actor restarting)."""
+        with self._lock:
+            was = self._followed.get(actor.actor_id)
+            tokens = list(was.tokens.values()) if was else []
+        self._start(actor, label, self._lines)  # its old tokens are no longer current
+        with self._lock:
+            responses = [self._open.pop(t) for t in tokens if t in self._open]
+        for response in responses:
+            _shut(response)
+
     def _current(self, token: object) -> bool:
         with self._lock:
             return not self.stopping() and any(
@@ -513,9 +525,8 @@ class _Follower:
                 self._drop(actor_id)
                 self._notice(was.label, f"{was.label} is not alive any more: no longer followed")
             elif actor.pid and actor.pid != was.pid:
-                self._drop(actor_id)
                 self._notice(was.label, f"{was.label} restarted: following its new log")
-                self._start(actor, was.label, self._lines)
+                self._restart(actor, was.label)
         for actor_id, actor in alive.items() if self._by_name else ():
             if actor_id in followed:
                 continue

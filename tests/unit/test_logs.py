@@ -622,3 +622,24 @@ def test_a_dead_dashboard_is_one_line_and_exit_3(env_file: Path) -> None:
 
 def test_the_cli_default_is_the_cores() -> None:
     assert cli_logs.DEFAULT_LINES == logs.DEFAULT_LINES
+
+
+def test_the_follow_of_one_actor_that_restarts_goes_on_in_its_new_log(
+    fake: tuple[str, FakeRay], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its new streams are counted before the old ones are shut: the follow does not end in
+    between (it did when the old streams' ends came first)."""
+    url, ray = fake
+    monkeypatch.setattr(logs, "RECHECK_SECONDS", 0.05)
+    ray.append(_id("idx-head-0"), "out", b"up\n")
+    items = logs.follow(DashboardClient(url), [_actor("idx-head-0")], 1, threading.Event(),
+                        ["out"])  # fmt: skip
+    follow = _Collector(items)
+    wait_until(lambda: follow.texts() == ["up"], 10, "the first line")
+    actor_named(ray.payloads, "idx-head-0")["pid"] = 9999  # restarted: a new worker
+    ray.files[(_id("idx-head-0"), "out")] = bytearray(b"second life\n")
+    wait_until(lambda: "second life" in follow.texts(), 10, "the new log's line")
+    assert follow.thread.is_alive()
+    actor_named(ray.payloads, "idx-head-0")["state"] = "DEAD"
+    follow.thread.join(10)
+    assert not follow.thread.is_alive()
