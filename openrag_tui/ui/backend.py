@@ -99,6 +99,9 @@ class Backend:
         """Read the .env again (edited here or elsewhere); the dashboard URL may change, so the
         next poll gets a new client (a poll in flight finishes with the old one)."""
         workspace = self.workspace.reloaded()
+        minutes = workspace.settings.history_minutes
+        if minutes != self.history.minutes:  # a new window: the samples of the old one go
+            self.history = History(minutes)
         with self._lock:
             logs_client = self._logs
             self.workspace, self._client, self._logs = workspace, None, None

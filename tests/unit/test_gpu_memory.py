@@ -130,3 +130,22 @@ def test_an_actor_of_two_gpus_has_twice_its_gpus_memory_as_share() -> None:
     entry = ActorGpuMemory("a", "big", "marker", "openrag", "n", 2.0, (0, 1), 40000.0,
                            24576.0, MEASURED)  # fmt: skip
     assert entry.share_mib == 49152.0 and not entry.over_share
+
+
+def test_the_backend_keeps_its_history_across_reloads_unless_the_window_changes(
+    tmp_path,
+) -> None:
+    from openrag_tui.ui.backend import Backend
+    from openrag_tui.workspace import open_workspace
+
+    env = tmp_path / ".env"
+    env.write_text("RAY_POOL_SIZE=2\n")
+    backend = Backend(open_workspace(str(env)))
+    backend.history.record_indexing(1, 1, now=1.0)
+    kept = backend.history
+    env.write_text("RAY_POOL_SIZE=3\n")
+    backend.reload_workspace()
+    assert backend.history is kept
+    env.write_text("RAY_POOL_SIZE=3\nOPENRAG_TUI_HISTORY_MINUTES=5\n")
+    backend.reload_workspace()
+    assert backend.history.minutes == 5.0 and backend.history is not kept
