@@ -33,8 +33,9 @@ from urllib.parse import urlencode
 
 import requests
 
+from openrag_tui.cluster import refresh
 from openrag_tui.cluster.dashboard import DashboardClient, DashboardError, DashboardUnreachable
-from openrag_tui.cluster.state import REQUIRED_PAYLOADS, Actor, ClusterState, parse
+from openrag_tui.cluster.state import REQUIRED_PAYLOADS, Actor, ClusterState
 from openrag_tui.config.pools import POOLS
 from openrag_tui.formats import safe
 
@@ -267,14 +268,7 @@ def _kind_of(body: str) -> tuple[str, str]:
 
 def read_state(client: DashboardClient) -> ClusterState:
     """The actors (and nodes) as the dashboard lists them now: what NAME is resolved against."""
-    payloads = client.fetch_all(REQUIRED_PAYLOADS)
-    try:
-        return parse(payloads, fetched_at=time.time())
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        raise DashboardError(
-            f"the Ray dashboard at {client.display_url} answered with data of an unexpected "
-            f"shape ({type(error).__name__}): is it a Ray dashboard?"
-        ) from None
+    return refresh.read_state(client, REQUIRED_PAYLOADS)
 
 
 def tail(
