@@ -51,6 +51,7 @@ class ReadOnly(UsageError):
 def failure_of(error: BaseException) -> tuple[int, str] | None:
     """The exit code and the line for an error of the core; None for a bug (a traceback)."""
     from openrag_tui.cluster.dashboard import DashboardError
+    from openrag_tui.cluster.planner import PlanRefused
     from openrag_tui.cluster.targets import LifecycleError
     from openrag_tui.config import EnvFileError
     from openrag_tui.config.pools import UnknownPool
@@ -68,7 +69,15 @@ def failure_of(error: BaseException) -> tuple[int, str] | None:
 
     codes: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
         (
-            (EnvFileError, LifecycleError, UnknownPool, BadPath, BadPartition, BadInput),
+            (
+                EnvFileError,
+                LifecycleError,
+                UnknownPool,
+                BadPath,
+                BadPartition,
+                BadInput,
+                PlanRefused,
+            ),
             EXIT_USAGE,
         ),
         ((DashboardError, ClusterUnreachable, Unavailable), EXIT_UNREACHABLE),

@@ -36,6 +36,7 @@ __all__ = [
     "connect",
     "deploy",
     "explain_pending",
+    "reapply",
     "record_size",
     "resolve_address",
     "run",
@@ -95,6 +96,18 @@ def deploy(settings: Settings) -> dict[str, PoolState]:
         ).remote(spec)
         applied[pool] = supervisor.apply.remote(spec)
     return {pool: ray.get(ref) for pool, ref in applied.items()}
+
+
+def reapply(settings: Settings) -> dict[str, PoolState | None]:
+    """Give each deployed pool the .env's spec (size, slots, GPU share: actors of another
+    share are replaced, drained first); None for a pool that is not deployed (left so)."""
+    refs = {}
+    for pool in POOLS:
+        try:
+            refs[pool] = _supervisor(pool).apply.remote(pool_spec(settings, pool))
+        except PoolsNotDeployed:
+            refs[pool] = None
+    return {pool: None if ref is None else ray.get(ref) for pool, ref in refs.items()}
 
 
 def scale(

@@ -26,6 +26,7 @@ class Member:
     index: int  # from the supervisor's counter: higher is newer
     phase: Phase = Phase.PENDING
     in_flight: int = 0
+    generation: int = 0  # the spec it was created with: an older one is replaced
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,15 @@ class PoolState:
 
 @dataclass
 class Roster:
+    """`generation` counts the specs whose requests differ (a new GPU share): members of an
+    older one are retired, drained first, and replaced by actors of the current request."""
+
     slots: int
     members: dict[str, Member] = field(default_factory=dict)
+    generation: int = 0
 
     def add(self, name: str, index: int, phase: Phase = Phase.PENDING) -> Member:
-        member = self.members[name] = Member(name, index, phase)
+        member = self.members[name] = Member(name, index, phase, generation=self.generation)
         return member
 
     def remove(self, name: str) -> Member | None:
@@ -95,14 +100,22 @@ class Roster:
 
     def plan(self, target: int) -> Plan:
         """Reach `target` cheaply: revive retirees before creating; retire pending members
-        first (they hold no work), then the least busy, the newest first."""
-        active = self.in_phase(Phase.PENDING, Phase.ALIVE)
+        first (they hold no work), then the least busy, the newest first. Members of an older
+        generation are retired whatever the target, and never revived."""
+        current = self.generation
+        stale = tuple(
+            m.name for m in self.in_phase(Phase.PENDING, Phase.ALIVE) if m.generation != current
+        )
+        active = [m for m in self.in_phase(Phase.PENDING, Phase.ALIVE) if m.generation == current]
         if len(active) < target:
-            retiring = sorted(self.in_phase(Phase.RETIRING), key=lambda m: (-m.in_flight, -m.index))
+            retiring = sorted(
+                (m for m in self.in_phase(Phase.RETIRING) if m.generation == current),
+                key=lambda m: (-m.in_flight, -m.index),
+            )
             revive = tuple(m.name for m in retiring[: target - len(active)])
-            return Plan(revive=revive, create=target - len(active) - len(revive))
+            return Plan(revive=revive, create=target - len(active) - len(revive), retire=stale)
         surplus = sorted(active, key=lambda m: (m.phase != Phase.PENDING, m.in_flight, -m.index))
-        return Plan(retire=tuple(m.name for m in surplus[: len(active) - target]))
+        return Plan(retire=stale + tuple(m.name for m in surplus[: len(active) - target]))
 
     def apply(self, plan: Plan) -> None:
         for name in plan.revive:

@@ -57,7 +57,10 @@ class PoolSupervisor:
     # The driver's calls
 
     async def apply(self, spec: PoolSpec) -> PoolState:
-        """Take a (re)deployed spec: its size, slots, and requests for actors created from now."""
+        """Take a (re)deployed spec: its size and slots; a new request (another GPU share)
+        replaces the actors, each retiring drained once its successor is asked for."""
+        if spec.request != self._spec.request:
+            self._roster.generation += 1
         self._spec = spec
         self._roster.slots = spec.slots
         return await self.resize(spec.size)

@@ -75,3 +75,18 @@ def test_settled_means_exactly_the_target_alive_and_nothing_moving() -> None:
     assert not state(2, 2, retiring=1).settled
     assert not state(3, 2, pending=1).settled
     assert state(0, 0).settled
+
+
+def test_a_new_generation_retires_the_old_members_and_never_revives_them() -> None:
+    roster = Roster(slots=2)
+    for index in range(2):
+        roster.add(f"a{index}", index, Phase.ALIVE)
+    roster.members["a0"].in_flight = 1
+    roster.generation += 1  # a new GPU share
+    plan = roster.plan(2)
+    assert plan == Plan(create=2, retire=("a0", "a1"))
+    roster.apply(plan)
+    roster.add("b2", 2)
+    roster.add("b3", 3)
+    assert [m.name for m in roster.drained()] == ["a1"]  # a0 finishes its task first
+    assert roster.plan(3) == Plan(create=1)  # a retiring a0 is not revived
