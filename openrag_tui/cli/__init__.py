@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "openrag_tui.cli.lifecycle",
     "openrag_tui.cli.pools",
     "openrag_tui.cli.plan",
+    "openrag_tui.cli.autopilot",
     "openrag_tui.cli.index",
     "openrag_tui.cli.vectors",
     "openrag_tui.cli.logs",

@@ -244,7 +244,7 @@ def command_line(args: argparse.Namespace) -> str:
     return "openrag-tui " + " ".join(w for w in words if isinstance(w, str))
 
 
-_SUBCOMMAND_DESTS = ("env_command", "pools_command", "batches_command")
+_SUBCOMMAND_DESTS = ("env_command", "pools_command", "batches_command", "autopilot_command")
 
 
 def positive_float(text: str) -> float:

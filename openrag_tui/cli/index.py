@@ -134,6 +134,10 @@ def _index(args: argparse.Namespace, out: Output) -> int:
     check_services(request.config)  # the store and embedder, or OpenRAG, answer and agree
     with connected(workspace, args.address):
         batch_id = api.submit(workspace.settings, where, request)
+        if workspace.settings.autopilot == "on":
+            from openrag_tui.indexing import autopilot
+
+            autopilot.start(workspace.settings, workspace.location.path)
     out.event(
         "submitted", batch_id=batch_id, files=len(request.files), target=request.config.target
     )

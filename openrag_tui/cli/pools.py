@@ -119,6 +119,10 @@ def run_deploy(args: argparse.Namespace, out: Output) -> int:
     workspace = open_workspace_of(args)
     with connected(workspace, args.address):
         states = control.deploy(workspace.settings)
+        if workspace.settings.autopilot == "on":
+            from openrag_tui.indexing import autopilot
+
+            autopilot.start(workspace.settings, workspace.location.path)
         results = [
             control.wait_for(pool, state.target, timeout=0 if args.no_wait else args.timeout)
             for pool, state in states.items()

@@ -138,6 +138,14 @@ def _non_negative(key: str, text: str) -> float:
     return float(number)
 
 
+def _optional_whole(key: str, text: str) -> int | None:
+    return None if not text.strip() else _whole(0)(key, text)
+
+
+def _optional_non_negative(key: str, text: str) -> float | None:
+    return None if not text.strip() else _non_negative(key, text)
+
+
 def _port_number(key: str, port: float | None, text: str) -> int:
     if port is None or not 1 <= port <= 65535:
         raise _Invalid(f"{key} must use a port from 1 to 65535 {_got(key, text)}.")
@@ -422,6 +430,30 @@ class Settings:
     ledger: str | None = setting(
         "OPENRAG_TUI_LEDGER", None, _optional_text,
         "Indexing ledger (SQLite); unset: DATA_VOLUME/.openrag-tui/ledger.sqlite.")
+    autopilot: str = setting(
+        "OPENRAG_TUI_AUTOPILOT", "off", _choice("on", "off"),
+        "on: our pools follow the ledger's backlog within the limits below; off: sizes are "
+        "set by hand only.")
+    autopilot_indexer_min: int = setting(
+        "OPENRAG_TUI_AUTOPILOT_INDEXER_MIN", 1, _whole(0),
+        "Fewest indexer actors the autopilot keeps.")
+    autopilot_indexer_max: int | None = setting(
+        "OPENRAG_TUI_AUTOPILOT_INDEXER_MAX", None, _optional_whole,
+        "Most indexer actors the autopilot starts; unset: as many as the budget and the "
+        "cluster allow.")
+    autopilot_marker_min: int = setting(
+        "OPENRAG_TUI_AUTOPILOT_MARKER_MIN", 0, _whole(0),
+        "Fewest marker actors the autopilot keeps.")
+    autopilot_marker_max: int | None = setting(
+        "OPENRAG_TUI_AUTOPILOT_MARKER_MAX", None, _optional_whole,
+        "Most marker actors the autopilot starts; unset: as the budget and cluster allow.")
+    autopilot_gpu_budget: float | None = setting(
+        "OPENRAG_TUI_AUTOPILOT_GPU_BUDGET", None, _optional_non_negative,
+        "GPUs both pools may reserve together when the autopilot grows them; unset: no "
+        "budget but the cluster's room.")
+    autopilot_idle_seconds: float = setting(
+        "OPENRAG_TUI_AUTOPILOT_IDLE_SECONDS", 300.0, _non_negative,
+        "Seconds with no file waiting before the autopilot shrinks a pool to its minimum.")
     problems: tuple[Problem, ...] = ()
     raw: Mapping[str, str | None] = field(default_factory=dict, hash=False)
     invalid: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -561,6 +593,12 @@ def _cross_field_problems(
         message = "OPENRAG_TUI_EMBEDDER=openai needs EMBEDDER_BASE_URL (the endpoint)."
         key = "OPENRAG_TUI_EMBEDDER"
         problems.append(Problem(key, line_of(key), message, Severity.ERROR))
+    for pool in ("indexer", "marker"):
+        low, high = typed.get(f"autopilot_{pool}_min"), typed.get(f"autopilot_{pool}_max")
+        if low is not None and high is not None and low > high:
+            key = f"OPENRAG_TUI_AUTOPILOT_{pool.upper()}_MAX"
+            message = f"{key}={high} is below OPENRAG_TUI_AUTOPILOT_{pool.upper()}_MIN={low}."
+            problems.append(Problem(key, line_of(key), message, Severity.ERROR))
     return problems
 
 

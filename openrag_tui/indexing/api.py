@@ -15,7 +15,7 @@ from ray.actor import ActorHandle
 
 from openrag_tui.config import Settings
 from openrag_tui.indexing.batch import BatchProgress, FileTask
-from openrag_tui.indexing.coordinator import COORDINATOR_NAME, Coordinator
+from openrag_tui.indexing.coordinator import COORDINATOR_NAME, MIN_IN_FLIGHT, Coordinator
 from openrag_tui.indexing.errors import BadInput, CoordinatorMismatch
 from openrag_tui.indexing.ledger import LedgerReader
 from openrag_tui.indexing.paths import Where
@@ -149,4 +149,4 @@ def in_flight(settings: Settings) -> int:
     """Enough files at once to keep every slot of both pools busy, and a few more."""
     marker = settings.marker_pool_size * settings.marker_max_processes
     indexer = settings.ray_pool_size * settings.ray_max_tasks_per_worker
-    return max(4, marker + indexer)
+    return max(MIN_IN_FLIGHT, marker + indexer)

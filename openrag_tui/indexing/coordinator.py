@@ -28,8 +28,10 @@ import secrets
 import time
 from typing import Any
 
+import ray
 from ray.exceptions import RayActorError, RayTaskError
 
+from openrag_tui.config.pools import POOLS
 from openrag_tui.indexing import work
 from openrag_tui.indexing.batch import (
     BatchConfig,
@@ -49,9 +51,13 @@ from openrag_tui.indexing.paths import Where
 from openrag_tui.indexing.sinks import make_sink
 from openrag_tui.indexing.sources import source_digest
 from openrag_tui.pools import control
+from openrag_tui.pools.spec import supervisor_name
 from openrag_tui.pools.supervisor import TaskLost
 
 COORDINATOR_NAME = "ortui-coordinator"
+#: seconds between two looks at the pools' sizes (their slots are the files in flight)
+LIMIT_SECONDS = 5.0
+MIN_IN_FLIGHT = 4
 MAX_FILE_ATTEMPTS = 3
 POLL_SECONDS = 1.0
 SAME_CONTENT_POLL_SECONDS = 0.2
@@ -94,6 +100,7 @@ class Coordinator:
             key = (task.batch_id, task.index)
             self._running[key] = loop.create_task(self._resume_openrag(task))
         self._pump_task = loop.create_task(self._pump())
+        self._limit_task = loop.create_task(self._follow_pool_sizes())
 
     # The driver's calls
 
@@ -180,6 +187,21 @@ class Coordinator:
                 _log.exception("picking queued files failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _follow_pool_sizes(self) -> None:
+        """Keep as many files in flight as the pools' slots, as they are resized (by hand or
+        by the autopilot): a grown pool gets more files, a shrunk one no more than it runs."""
+        while True:
+            await asyncio.sleep(LIMIT_SECONDS)
+            with contextlib.suppress(Exception):  # not deployed, or a supervisor restarting
+                slots = 0
+                for pool in POOLS:
+                    state = await ray.get_actor(supervisor_name(pool)).status.remote()
+                    slots += state.target * state.slots
+                limit = max(MIN_IN_FLIGHT, slots)
+                if limit != self._in_flight:
+                    self._in_flight = limit
+                    self._wake.set()
 
     async def _start_openrag(self) -> None:
         """Start as many queued files of batches into OpenRAG as their OpenRAG has room for

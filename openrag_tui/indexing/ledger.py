@@ -194,6 +194,15 @@ def _task(row: sqlite3.Row) -> FileTask:
     )
 
 
+@dataclass(frozen=True)
+class PoolBacklog:
+    """Files of batches into our pools not finished yet, as one pool sees them."""
+
+    queued: int = 0
+    running: int = 0
+    batches: tuple[str, ...] = ()
+
+
 class LedgerReader:
     """Read-only views for the CLI and the panel; a missing ledger reads as no batches."""
 
@@ -254,6 +263,35 @@ class LedgerReader:
                 (collection,),
             ).fetchall()
             return {partition: int(total or 0) for partition, total in rows}
+
+    def backlog(self) -> dict[str, PoolBacklog]:
+        """Per pool, the files of batches into our pools still queued or running: every such
+        file for the indexer, the PDFs of batches converted with marker for the marker pool."""
+        running = tuple(state.value for state in RUNNING_STATES)
+        states = (FileState.QUEUED.value, *running)
+        found: dict[str, dict[str, Any]] = {
+            pool: {"queued": 0, "running": 0, "batches": set()} for pool in ("indexer", "marker")
+        }
+        with self._rows() as db:
+            if db is not None:
+                ours = "AND b.target = 'pools'" if "target" in _columns(db, "batches") else ""
+                marks = ", ".join("?" * len(states))
+                rows = db.execute(
+                    "SELECT f.batch_id, f.state = 'QUEUED', lower(f.path) LIKE '%.pdf'"
+                    " AND b.pdf_loader LIKE 'marker%', COUNT(*)"
+                    " FROM files f JOIN batches b ON b.id = f.batch_id"
+                    f" WHERE f.state IN ({marks}) {ours} GROUP BY 1, 2, 3",
+                    states,
+                ).fetchall()
+                for batch_id, queued, marker, count in rows:
+                    for pool in ("indexer", "marker") if marker else ("indexer",):
+                        entry = found[pool]
+                        entry["queued" if queued else "running"] += count
+                        entry["batches"].add(batch_id)
+        return {
+            pool: PoolBacklog(entry["queued"], entry["running"], tuple(sorted(entry["batches"])))
+            for pool, entry in found.items()
+        }
 
     def openrag_in_flight(self) -> int:
         """Our files uploading to or inside OpenRAG, over every batch."""
