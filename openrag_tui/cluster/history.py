@@ -134,6 +134,11 @@ class History:
         """(median, max) of the GPU memory the actor held over the window, in MiB."""
         return self.pool_memory((actor_id,))
 
+    def actor_samples(self, actor_ids: Iterable[str]) -> dict[str, list[float]]:
+        """Each actor's GPU memory samples over the window (the planner's median)."""
+        with self._lock:
+            return {a: self.actors[a].values for a in actor_ids if a in self.actors}
+
     def pool_memory(self, actor_ids: Iterable[str]) -> tuple[float, float] | None:
         """(median, max) over every sample of these actors: what one actor of the pool holds."""
         with self._lock:

@@ -23,12 +23,15 @@ from openrag_tui.cluster.dashboard import DashboardClient
 from openrag_tui.cluster.history import History
 from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
 from openrag_tui.cluster.logs import LogLine, LogTail, Selection, StreamEnded
+from openrag_tui.cluster.planner import measured_memory
 from openrag_tui.cluster.processes import ProcessStream, RayProcess, ray_processes
 from openrag_tui.cluster.refresh import read_view
 from openrag_tui.cluster.state import Actor, ClusterState
 from openrag_tui.cluster.targets import Target, choose_target
 from openrag_tui.cluster.warnings import death_sentence, deaths
 from openrag_tui.config import set_env_values
+from openrag_tui.config.pools import POOLS
+from openrag_tui.indexing.autopilot_log import AutopilotStatus, read_status
 from openrag_tui.indexing.batch import BatchProgress, FileTask
 from openrag_tui.indexing.ledger import LedgerReader
 from openrag_tui.indexing.openrag.queue import OpenRagQueue
@@ -148,6 +151,21 @@ class Backend:
 
     def scale_process(self, pool: str, size: int) -> ProcessStream:
         return self.cli_process("scale", pool, str(size), "--deploy", "--jsonl")
+
+    def plan_process(self, *args: str) -> ProcessStream:
+        return self.cli_process("plan", "--apply", "--jsonl", *args)
+
+    def autopilot_process(self, on: bool) -> ProcessStream:
+        return self.cli_process("autopilot", "on" if on else "off")
+
+    def autopilot_status(self) -> AutopilotStatus:
+        """The autopilot as its files beside the ledger show it (no Ray)."""
+        return read_status(self.where(), steps=1)
+
+    def measured_memory(self, view: ClusterView) -> dict[str, float | None]:
+        """Per pool, the median GPU memory of one actor over the panel's history."""
+        samples = self.history.actor_samples(view.gpu_memory)
+        return {pool: measured_memory(view.gpu_memory, pool, samples) for pool in POOLS}
 
     def where(self) -> Where:
         """Where this .env's data volume, ledger and outputs are."""

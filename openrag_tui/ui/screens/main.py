@@ -7,8 +7,10 @@ backs off; a view that arrives while a modal is open waits until the screen is b
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,7 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from openrag_tui.cluster.allocation import ClusterView, PoolStatus
 from openrag_tui.cluster.dashboard import DashboardError
-from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
+from openrag_tui.cluster.processes import ProcessStream, StreamCancelled, StreamTimeout
 from openrag_tui.formats import plain
 from openrag_tui.indexing.openrag.queue import OpenRagQueue
 from openrag_tui.render import (
@@ -54,6 +56,34 @@ INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
 ENV_PROBLEMS_SHOWN = 4
 
 
+if TYPE_CHECKING:
+    from openrag_tui.config import Settings
+    from openrag_tui.indexing.autopilot_log import AutopilotStatus
+
+
+def autopilot_line(status: AutopilotStatus, settings: Settings, now: float | None = None) -> Text:
+    """On or off, running or not, and its last step; empty when it was never used."""
+    on = settings.autopilot == "on"
+    if not on and status.looked_at is None:
+        return Text()
+    line = Text("autopilot ", style="bold")
+    if not on:
+        return line.append("off", style="dim").append("  (a: turn on)", style="dim")
+    line.append("on", style="green")
+    if not status.running(time.time() if now is None else now):
+        return line.append(
+            ", not running: `openrag-tui autopilot on` starts it (a: off)", style="yellow"
+        )
+    held = [pool for pool, memory in status.pools.items() if memory.get("hold") is not None]
+    if held:
+        line.append(f" · {', '.join(held)} held after a hand resize", style="cyan")
+    if status.steps:
+        step = status.steps[-1]
+        moved = "" if step.get("to") is None else f" {step.get('from')} → {step.get('to')}"
+        line.append(f" · {step.get('pool')}{moved}: {step.get('reason')}", style="dim")
+    return line
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
@@ -64,6 +94,9 @@ def counts_text(counts: dict) -> str:
         f"{counts.get('alive', '?')} alive, {counts.get('pending', '?')} pending, "
         f"{counts.get('retiring', '?')} retiring (target {counts.get('target', '?')})"
     )
+
+
+NO_FIGURES = "No cluster figures yet: the dashboard has not answered."
 
 
 def backoff_seconds(interval: float, failures: int) -> float:
@@ -94,6 +127,8 @@ class MainScreen(PanelScreen):
         key("pool-up", "plus", "resize(1)", "Pool +1 actor", changes=True, group="pool"),
         key("pool-down", "minus", "resize(-1)", "Pool −1 actor", changes=True, group="pool"),
         key("pool-scale", "s", "scale_dialog", "Scale pool to…", changes=True, group="pool"),
+        key("pool-plan", "P", "plan_dialog", "Plan pools…", show=False, group="pool"),
+        key("autopilot", "a", "toggle_autopilot", "Autopilot", changes=True, show=False),
         key("start", "U", "app.start_cluster", "Start cluster", changes=True, group="cluster"),
         key("stop", "D", "app.stop_cluster", "Stop cluster", changes=True, group="cluster"),
     ]
@@ -126,6 +161,7 @@ class MainScreen(PanelScreen):
             yield FittedLine(id="legend")
             yield PoolsTable(id="pools")
             yield Static(id="pool-progress")
+            yield Static(id="autopilot")
             yield Static(id="vector-store")
             yield Static(id="openrag-queue")
             yield Static(id="pending")
@@ -137,6 +173,7 @@ class MainScreen(PanelScreen):
         self.query_one("#banner").display = False
         self.query_one("#filter").display = False
         self.query_one("#pool-progress").display = False
+        self.query_one("#autopilot").display = False
         self.query_one("#openrag-queue").display = False
         self._show_status()
         self._show_legend()
@@ -155,6 +192,13 @@ class MainScreen(PanelScreen):
         queue = self.backend.openrag_queue()
         self.backend.sample_indexing()
         self.app.call_from_thread(self._show_services, vector_store_line(status), queue)
+        pilot = autopilot_line(self.backend.autopilot_status(), self.backend.workspace.settings)
+        self.app.call_from_thread(self._show_autopilot, pilot)
+
+    def _show_autopilot(self, line: Text) -> None:
+        shown = self.query_one("#autopilot", Static)
+        shown.display = bool(line.plain)
+        shown.update(line)
 
     def _show_services(self, vectors: Text, queue: OpenRagQueue | None) -> None:
         self.query_one("#vector-store", Static).update(vectors)
@@ -394,6 +438,63 @@ class MainScreen(PanelScreen):
         pool = self._selected_pool()
         if pool is not None:
             self.app.push_screen(ScaleScreen(pool), lambda size: self._ask_for_size(pool, size))
+
+    def action_plan_dialog(self) -> None:
+        """The planner on the last view and this panel's measured GPU memory."""
+        from openrag_tui.config.pools import POOLS, pool_spec
+        from openrag_tui.ui.screens.plan_dialog import PlanScreen
+
+        if self.view is None:
+            self.notify(
+                "No cluster figures yet: the dashboard has not answered.", severity="warning"
+            )
+            return
+        settings = self.backend.workspace.settings
+        specs = {pool: pool_spec(settings, pool) for pool in POOLS}
+        screen = PlanScreen(
+            self.view.state, specs, self.backend.measured_memory(self.view), self.app.read_only
+        )
+        self.app.push_screen(screen, self._apply_plan)
+
+    def _apply_plan(self, arguments: list[str] | None) -> None:
+        if arguments is not None:
+            self._run_child(
+                "plan", "plan: applying…", partial(self.backend.plan_process, *arguments)
+            )
+
+    def action_toggle_autopilot(self) -> None:
+        on = self.backend.workspace.settings.autopilot != "on"
+        words = "turning the autopilot on…" if on else "turning the autopilot off…"
+        self._run_child("autopilot", words, partial(self.backend.autopilot_process, on))
+
+    def _run_child(self, label: str, starting: str, start: Callable[[], ProcessStream]) -> None:
+        """Run one of our commands as a child; its one-line verdict under the pools."""
+        self._show_pool_progress(label, Text(starting, style="yellow"))
+        self.run_worker(
+            partial(self._follow_child, label, start),
+            thread=True,
+            exit_on_error=False,
+            group=f"child-{label}",
+        )
+
+    def _follow_child(self, label: str, start: Callable[[], ProcessStream]) -> None:
+        stream = start()
+        said = ""
+        try:
+            for event in child_events(stream, RESIZE_TIMEOUT_SECONDS, threading.Event()):
+                if event.get("event") == "error":
+                    said = str(event.get("message") or "failed")
+                elif event.get("event") == "result" and event.get("recommended"):
+                    written = (event.get("applied") or {}).get("written") or {}
+                    said = ", ".join(f"{k}={v}" for k, v in written.items()) or "no change"
+        except StreamTimeout:
+            said = f"no answer within {RESIZE_TIMEOUT_SECONDS:.0f} s"
+        ok = stream.returncode == 0
+        said = said or ("done" if ok else f"ended with exit code {stream.returncode}")
+        verdict = Text(f"{label}: {said}", style="green" if ok else "red")
+        self.app.call_from_thread(self._show_pool_progress, label, verdict)
+        self.app.call_from_thread(self.app.backend_changed_env)
+        self.app.call_from_thread(self._look_at_vector_store)
 
     def _ask_for_size(self, pool: PoolStatus, size: int | None) -> None:
         if size is None or size == self.requested.get(pool.name, pool.target):
