@@ -153,8 +153,11 @@ def env_table(rows: list[dict[str, Any]]) -> Table:
     from rich.text import Text
 
     table = Table(expand=False, pad_edge=False)
-    for column in ("line", "key", "value", "default"):
-        table.add_column(column, no_wrap=column != "value", overflow="fold")
+    for column in ("line", "key"):
+        table.add_column(column, no_wrap=True)
+    # the value matters most: at 80 columns the defaults give way, not the values
+    table.add_column("value", overflow="fold", min_width=28)
+    table.add_column("default", overflow="fold")
     for row in rows:
         value = row["value"]
         table.add_row(
