@@ -202,8 +202,8 @@ def plan_pools(
             f"({memory['marker'].source}); its GPU keeps room for {beside} indexer(s) beside it"
         )
     reasons.append(
-        f"{marker.size_key}={marker.size} (unchanged): markers are placed first, one per "
-        "GPU node in turn"
+        f"{marker.size_key}={marker.size} (unchanged): "
+        + ("markers are placed first, one per GPU node in turn" if marker.size else "no markers")
     )
     notes += _heterogeneous_notes(gpus, alone, tightest)
     current = {

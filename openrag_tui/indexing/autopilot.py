@@ -62,6 +62,7 @@ class Autopilot:
                 entry.get("idle_since"),
             )
             self._notes[pool] = entry.get("note") or ""
+        self._turn = asyncio.Lock()  # one look at a time: `look` calls and the loop's
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def look(self) -> list[dict[str, Any]]:
@@ -81,6 +82,10 @@ class Autopilot:
         return settings, Where.of(settings, self._env_path.parent)
 
     async def _look(self) -> list[dict[str, Any]]:
+        async with self._turn:
+            return await self._look_once()
+
+    async def _look_once(self) -> list[dict[str, Any]]:
         settings, where = await asyncio.to_thread(self._read)
         now = time.time()
         if settings.autopilot != "on":
