@@ -1,6 +1,9 @@
 """The autopilot on the real two-node cluster: a backlog grows the indexer pool to its maximum,
 idle shrinks it, a hand resize holds (across the autopilot's own restart) until the backlog
-changes, the budget stops growth, the .env holds each size, and no file is lost or doubled."""
+changes, the budget stops growth, the .env holds each size, and no file is lost or doubled.
+
+Named to run after test_cluster_view_live, which wants a cluster where nothing died yet (the
+teardown here kills pool actors)."""
 
 from __future__ import annotations
 
