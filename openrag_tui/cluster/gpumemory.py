@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from openrag_tui.cluster.state import Actor, ClusterState, Node
+from openrag_tui.cluster.state import Actor, ClusterState, GpuDevice, GpuProcess, Node
 
 #: measured memory above the share by more than this fraction is "over" (NVML rounds to MiB)
 OVER_TOLERANCE = 0.02
@@ -57,26 +57,36 @@ class ActorGpuMemory:
 def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
     """Every alive actor's GPU memory, keyed by actor id."""
     nodes = {node.node_id: node for node in state.nodes}
-    alive = [actor for actor in state.actors if actor.state == "ALIVE" and actor.node_id]
-    pids_by_node: dict[str, set[int]] = {}
-    for actor in alive:
-        pids_by_node.setdefault(actor.node_id or "", set()).add(actor.pid)
+    alive_by_node: dict[str, list[Actor]] = {}
+    for actor in state.actors:
+        if actor.state == "ALIVE" and actor.node_id in nodes:
+            alive_by_node.setdefault(actor.node_id, []).append(actor)
     found = {}
-    for actor in alive:
-        node = nodes.get(actor.node_id or "")
-        if node is not None:
-            found[actor.actor_id] = _of(actor, node, pids_by_node[node.node_id])
+    for node_id, alive in alive_by_node.items():
+        node = nodes[node_id]
+        on_gpus = _processes_by_pid(node)
+        unattributed = not on_gpus.keys() <= {actor.pid for actor in alive}
+        for actor in alive:
+            on = on_gpus.get(actor.pid, []) if actor.pid else []
+            found[actor.actor_id] = _of(actor, node, on, unattributed)
     return found
 
 
-def _of(actor: Actor, node: Node, actor_pids: set[int]) -> ActorGpuMemory:
+def _processes_by_pid(node: Node) -> dict[int, list[tuple[GpuDevice, GpuProcess]]]:
+    """Each pid NVML lists on the node's GPUs, with the GPUs it is on (one pass per node)."""
+    by_pid: dict[int, list[tuple[GpuDevice, GpuProcess]]] = {}
+    for device in node.gpu_devices:
+        for process in device.processes:
+            by_pid.setdefault(process.pid, []).append((device, process))
+    return by_pid
+
+
+def _of(
+    actor: Actor, node: Node, on: list[tuple[GpuDevice, GpuProcess]], unattributed: bool
+) -> ActorGpuMemory:
+    """`on`: the actor's process on the node's GPUs; `unattributed`: whether a process on them
+    is no actor's (a child, or vLLM)."""
     devices = node.gpu_devices
-    on = [
-        (device, process)
-        for device in devices
-        for process in device.processes
-        if process.pid == actor.pid and actor.pid
-    ]
     gpu_memory = (on[0][0] if on else devices[0]).memory_total_mib if devices else None
     memory: float | None = None
     if not on and actor.gpus <= 0:
@@ -87,7 +97,7 @@ def _of(actor: Actor, node: Node, actor_pids: set[int]) -> ActorGpuMemory:
         held = [process.memory_mib for _, process in on]
         memory = None if any(value is None for value in held) else sum(held)  # type: ignore[misc]
         status = MEASURED if memory is not None else UNKNOWN
-    elif _unattributed(node, actor_pids):
+    elif unattributed:
         status = UNKNOWN  # a child process of some actor may hold its memory
     else:
         status, memory = NO_GPU, 0.0
@@ -105,22 +115,14 @@ def _of(actor: Actor, node: Node, actor_pids: set[int]) -> ActorGpuMemory:
     )
 
 
-def _unattributed(node: Node, actor_pids: set[int]) -> bool:
-    """Whether a process on the node's GPUs is no actor's (a child, or vLLM)."""
-    return any(
-        process.pid not in actor_pids for device in node.gpu_devices for process in device.processes
-    )
-
-
 def memory_warnings(
     found: Mapping[str, ActorGpuMemory], measured: Mapping[str, float] | None = None
 ) -> list[str]:
     """A line per pool actor over its share or on no GPU. `measured` may give each actor's
     maximum over the history instead of the instant's figure."""
     lines = []
-    for entry in sorted(found.values(), key=lambda entry: (entry.pool or "~", entry.name)):
-        if entry.pool is None:
-            continue
+    in_pools = [entry for entry in found.values() if entry.pool is not None]
+    for entry in sorted(in_pools, key=lambda entry: (entry.pool, entry.name)):
         held = (measured or {}).get(entry.actor_id, entry.memory_mib)
         share = entry.share_mib
         if entry.status == NO_GPU:

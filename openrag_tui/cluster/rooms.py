@@ -98,8 +98,10 @@ def pack(capacities: Sequence[int], requests: Iterable[int]) -> list[int]:
             count -= take
     for count in (c for c in wanted if c < UNIT):
         fitting = (i for i, cap in enumerate(capacities) if cap - reserved[i] >= count)
-        freest = max(range(len(capacities)), key=lambda i: capacities[i] - reserved[i])
-        reserved[next(fitting, freest)] += count
+        chosen = next(fitting, None)
+        if chosen is None:
+            chosen = max(range(len(capacities)), key=lambda i: capacities[i] - reserved[i])
+        reserved[chosen] += count
     return reserved
 
 
@@ -108,13 +110,15 @@ def room(node: Node, reservations: Iterable[Mapping[str, float]]) -> Room:
     capacity = gpu_capacities(node.gpus)
     if not node.is_alive:
         return Room(node, tuple(capacity), tuple(capacity), {})
-    held = list(reservations)
-    reserved = pack(capacity, (units(resources.get(GPU, 0.0)) for resources in held))
+    gpu_requests = []
     other = {key: count for key, count in as_units(node.resources_total).items() if key != GPU}
-    for resources in held:
+    for resources in reservations:
         for key, count in as_units(resources).items():
-            if key != GPU:
+            if key == GPU:
+                gpu_requests.append(count)
+            else:
                 other[key] = other.get(key, 0) - count
+    reserved = pack(capacity, gpu_requests)
     free = {key: max(0, count) for key, count in other.items()}
     return Room(node, tuple(capacity), tuple(reserved), free)
 
