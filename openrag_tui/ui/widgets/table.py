@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
@@ -35,6 +36,16 @@ class KeyedTable(DataTable):
     def on_mount(self) -> None:
         for label, width in self._columns:
             self.add_column(label, width=width)
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        """DataTable sizes its columns when idle, but caches drawn lines by a count that sizing
+        leaves alone: a header drawn before (the table one line tall) stayed at the old widths
+        over rows drawn at the new ones, until the next refill."""
+        sizing = self._require_update_dimensions
+        await super()._on_idle(event)
+        if sizing:
+            self._update_count += 1
+            self.refresh()
 
     @property
     def selected_key(self) -> str | None:
