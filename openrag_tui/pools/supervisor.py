@@ -7,13 +7,20 @@ actors it finds. Together: no orphan actors.
 
 OpenRAG lost queued work when a pool actor went away; here a task whose actor dies is run again
 on another one (up to MAX_ATTEMPTS), and retiring actors finish their tasks before they end.
+
+A caller can have its task run through the supervisor (`run`: one more hop per task), or lease
+slots and call the actors itself (`lease`, `give_back`, `lease_watch`; the caller's side is
+`pools.lease.PoolClient`): the supervisor still decides who gets which slot and whom to retire,
+and a lease whose holder stops renewing it is freed after LEASE_TTL_SECONDS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -29,6 +36,27 @@ MAX_ATTEMPTS = 3
 #: how long a retired actor may take to end itself before it is killed
 END_GRACE_SECONDS = 30.0
 BACKOFF_MAX_SECONDS = 30.0
+#: a lease not renewed for this long is freed (its holder renews it every second or so)
+LEASE_TTL_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Slots leased to a holder: per member, how many, and the actors' handles."""
+
+    slots: dict[str, int]
+    handles: dict[str, ActorHandle]
+    version: int
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    """What a holder must know of the pool: which members to give back (retiring, so drained
+    first) and which are still members at all (one that is not died or ended)."""
+
+    version: int
+    retiring: frozenset[str]
+    members: frozenset[str]
 
 
 class TaskLost(RuntimeError):
@@ -53,6 +81,7 @@ class PoolSupervisor:
         self._counts: Counter[str] = Counter()
         self._target = self._adopt() or spec.size
         self._reconcile()
+        asyncio.get_running_loop().call_later(LEASE_TTL_SECONDS / 3, self._lapse_leases)
 
     # The driver's calls
 
@@ -100,6 +129,49 @@ class PoolSupervisor:
             self._counts["completed"] += 1
             return result
         raise TaskLost(f"the {self._spec.name} actors running a task died {MAX_ATTEMPTS} times")
+
+    async def lease(self, holder: str, incarnation: str, want: int) -> Grant:
+        """Up to `want` slots for the holder to run tasks on itself, least-loaded first: at
+        least one (waiting for it in turn with other callers), more if free at once."""
+        now = time.monotonic()
+        self._roster.holding(holder, incarnation, now)  # a new incarnation frees the old slots
+        first = await self._acquire()
+        members = [first, *self._roster.take(max(0, want - 1))]
+        self._roster.lease(holder, incarnation, members, time.monotonic())
+        counted = Counter(member.name for member in members)
+        return Grant(dict(counted), {name: self._handles[name] for name in counted}, self._version)
+
+    async def give_back(
+        self, holder: str, incarnation: str, slots: dict[str, int], counts: dict[str, int]
+    ) -> None:
+        """Slots the holder no longer holds, and what its tasks did since it last said."""
+        self._counts.update(counts)
+        self._roster.give_back(holder, incarnation, slots, time.monotonic())
+        self._after_release()
+
+    async def lease_watch(
+        self,
+        holder: str,
+        incarnation: str,
+        held: dict[str, int],
+        counts: dict[str, int],
+        version: int,
+        timeout: float,
+    ) -> LeaseView:
+        """Renew the holder's lease (it says what it holds), and answer once the pool changed
+        from `version`, or after `timeout` seconds."""
+        self._counts.update(counts)
+        self._roster.renew(holder, incarnation, held, time.monotonic())
+        state = await self.watch(version, timeout)
+        return LeaseView(
+            state.version,
+            frozenset(state.names(Phase.RETIRING)),
+            frozenset(self._roster.members),
+        )
+
+    async def report_lost(self, name: str, reason: str) -> None:
+        """A holder's task found this actor dead (its lifeline may not have said yet)."""
+        self._lost(name, RuntimeError(reason))
 
     async def shutdown(self) -> list[str]:
         """End every actor now, in-flight tasks included: the pool is being torn down."""
@@ -242,6 +314,19 @@ class PoolSupervisor:
             self._reconcile()
         else:
             self._dispatch()
+
+    def _after_release(self) -> None:
+        """Slots came back: end retirees now drained, or hand the slots to waiting callers."""
+        if self._roster.drained():
+            self._reconcile()
+        else:
+            self._dispatch()
+
+    def _lapse_leases(self) -> None:
+        """Free the slots of holders gone silent (a killed caller), then look again later."""
+        if self._roster.lapse(time.monotonic(), LEASE_TTL_SECONDS):
+            self._after_release()
+        asyncio.get_running_loop().call_later(LEASE_TTL_SECONDS / 3, self._lapse_leases)
 
     def _dispatch(self) -> None:
         """Hand free slots to waiting callers, in order."""

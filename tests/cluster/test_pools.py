@@ -6,6 +6,7 @@ down at its end, so the shared cluster is left as found. Tests set the sizes the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -24,7 +25,9 @@ import ray
 
 from openrag_tui.config import EnvFile, Settings
 from openrag_tui.pools import control
+from openrag_tui.pools.lease import PoolClient
 from openrag_tui.pools.roster import Phase, PoolState
+from openrag_tui.pools.supervisor import LEASE_TTL_SECONDS
 from tests.support.cli import run_cli
 from tests.support.raycluster import TestCluster, wait_until
 
@@ -207,6 +210,95 @@ def test_a_restarted_supervisor_adopts_the_pools_actors(pools: Deployment) -> No
     assert after.target == 2
     assert set(after.names(Phase.ALIVE)) == set(before.names(Phase.ALIVE))
     assert control.run("indexer", "echo", "still here", timeout=30) == "still here"
+
+
+def supervisor(pool: str) -> ray.actor.ActorHandle:
+    return ray.get_actor(f"ortui-supervisor-{pool}", namespace=NAMESPACE)
+
+
+async def in_thread(predicate, what: str, timeout: float = 30):
+    """`wait_until` off the event loop, so the client's tasks go on meanwhile."""
+    return await asyncio.to_thread(wait_until, predicate, timeout, what)
+
+
+def test_a_leasing_caller_runs_each_task_once_through_resizes(pools: Deployment) -> None:
+    """Tasks run on the actors directly, on leased slots: a grown pool's new actors get work,
+    a shrunk pool's retirees finish theirs and end, and idle slots go back afterwards."""
+    before = resize("indexer", 2)
+
+    async def scenario() -> tuple[list[int], control.ScaleResult, list[PoolState]]:
+        client = PoolClient("indexer")
+        tasks = [asyncio.create_task(client.run("sleep", 0.3, n)) for n in range(60)]
+        await in_thread(lambda: sum(client.held().values()) == 4, "the lease of every slot")
+        await asyncio.to_thread(resize, "indexer", 4)
+        await in_thread(lambda: sum(client.held().values()) == 8, "the new actors' slots")
+        seen: list[PoolState] = []
+        down = await asyncio.to_thread(control.scale, "indexer", 2, True, 60, seen.append)
+        results = await asyncio.gather(*tasks)
+        await client.close()
+        return results, down, seen
+
+    results, down, seen = asyncio.run(scenario())
+    assert sorted(results) == list(range(60))
+    assert down.outcome == "reached"
+    assert seen[0].retiring == 2 and seen[0].in_flight == 8  # the retirees' slots were held
+    after = wait_until(
+        lambda: (state := control.state("indexer")).in_flight == 0
+        and state.completed - before.completed == 60
+        and state,
+        10,
+        "the idle slots given back and the tasks counted",
+        every=0.5,
+    )  # fmt: skip
+    assert (after.retried, after.lost) == (before.retried, before.lost)
+
+
+def test_a_leasing_callers_task_on_a_killed_actor_runs_again_elsewhere(pools: Deployment) -> None:
+    before = resize("indexer", 2)
+
+    async def scenario() -> tuple[list[int], str]:
+        client = PoolClient("indexer")
+        tasks = [asyncio.create_task(client.run("sleep", 1.0, n)) for n in range(4)]
+        await in_thread(lambda: sum(client.held().values()) == 4, "every slot leased")
+        victim = sorted(client.held())[0]
+        ray.kill(worker(victim))
+        results = await asyncio.gather(*tasks)
+        await client.close()
+        return results, victim
+
+    results, victim = asyncio.run(scenario())
+    assert sorted(results) == [0, 1, 2, 3]
+    after = wait_until(
+        lambda: (state := control.state("indexer")).settled and state.alive == 2
+        and state.retried == before.retried + 2 and state,
+        30,
+        "the pool back at 2 alive, the victim's two tasks counted as retried",
+    )  # fmt: skip
+    assert victim not in after.names(Phase.ALIVE)
+    assert after.lost == before.lost + 1
+
+
+def test_leases_of_callers_gone_are_freed(pools: Deployment) -> None:
+    """A caller that restarts under its name frees its old lease at once; an anonymous one
+    that went silent loses its lease after LEASE_TTL_SECONDS. Neither leaves the pool full."""
+    resize("indexer", 2)
+    ray.get(supervisor("indexer").lease.remote("ghost", "x", 1))
+    ray.get(supervisor("indexer").lease.remote("coordinator-test", "before", 3))
+    assert control.state("indexer").in_flight == 4  # every slot held by callers now gone
+
+    async def restarted() -> str:
+        client = PoolClient("indexer", holder="coordinator-test")
+        result = await client.run("echo", "ran")
+        await client.close()
+        return result
+
+    assert asyncio.run(asyncio.wait_for(restarted(), 20)) == "ran"
+    assert control.state("indexer").in_flight == 1  # the ghost's
+    wait_until(
+        lambda: control.state("indexer").in_flight == 0,
+        LEASE_TTL_SECONDS * 2,
+        "the silent caller's lease to lapse",
+    )
 
 
 def test_marker_subprocesses_are_recycled_after_max_tasks_per_child(pools: Deployment) -> None:

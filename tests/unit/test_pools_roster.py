@@ -90,3 +90,62 @@ def test_a_new_generation_retires_the_old_members_and_never_revives_them() -> No
     roster.add("b3", 3)
     assert [m.name for m in roster.drained()] == ["a1"]  # a0 finishes its task first
     assert roster.plan(3) == Plan(create=1)  # a retiring a0 is not revived
+
+
+# Leases: slots handed to callers that run tasks on the actors themselves
+
+
+def _in_flight(pool: Roster) -> dict[str, int]:
+    return {name: member.in_flight for name, member in pool.members.items()}
+
+
+def test_a_lease_takes_slots_least_loaded_first_and_a_give_back_frees_them() -> None:
+    pool = roster(("a", Phase.ALIVE, 1), ("b", Phase.ALIVE, 0), ("c", Phase.RETIRING, 0))
+    taken = pool.take(4)
+    assert [m.name for m in taken] == ["b", "a", "b"]  # 3 free slots on alive members
+    pool.lease("coordinator", "one", taken, now=0.0)
+    assert _in_flight(pool) == {"a": 2, "b": 2, "c": 0}
+    pool.give_back("coordinator", "one", {"b": 1, "a": 5}, now=1.0)  # never more than held
+    assert _in_flight(pool) == {"a": 1, "b": 1, "c": 0}
+    assert pool.holdings["coordinator"].slots == {"b": 1}
+
+
+def test_a_restarted_holder_frees_its_old_slots_and_the_old_one_is_ignored() -> None:
+    pool = roster(("a", Phase.ALIVE, 0), ("b", Phase.ALIVE, 0))
+    pool.lease("coordinator", "old", pool.take(4), now=0.0)
+    assert _in_flight(pool) == {"a": 2, "b": 2}
+    pool.holding("coordinator", "new", now=1.0)  # as the supervisor does on a lease
+    assert sum(_in_flight(pool).values()) == 0  # the old incarnation's slots are freed
+    pool.lease("coordinator", "new", pool.take(1), now=1.0)
+    assert sum(_in_flight(pool).values()) == 1
+    pool.give_back("coordinator", "old", {"a": 2, "b": 2}, now=2.0)  # too late: ignored
+    assert sum(_in_flight(pool).values()) == 1
+
+
+def test_a_lease_not_renewed_lapses_and_frees_its_slots() -> None:
+    pool = roster(("a", Phase.ALIVE, 0), ("b", Phase.ALIVE, 0))
+    pool.lease("gone", "x", pool.take(2), now=0.0)
+    pool.lease("here", "y", pool.take(1), now=0.0)
+    pool.renew("here", "y", {"a": 1}, now=10.0)
+    assert pool.lapse(now=16.0, ttl=15.0) == ["gone"]
+    assert sum(_in_flight(pool).values()) == 1
+    assert list(pool.holdings) == ["here"]
+
+
+def test_renewing_adopts_what_an_unknown_holder_holds_on_members_still_here() -> None:
+    """A restarted supervisor knows no lease: the holders' word is taken, for its members."""
+    pool = roster(("a", Phase.ALIVE, 0), ("b", Phase.RETIRING, 0))
+    pool.renew("coordinator", "one", {"a": 2, "b": 1, "gone": 3}, now=0.0)
+    assert _in_flight(pool) == {"a": 2, "b": 1}
+    assert pool.drained() == []  # b drains only once its holder gives its slot back
+    pool.renew("coordinator", "one", {"a": 5}, now=1.0)  # a known holder: its record stands
+    assert _in_flight(pool) == {"a": 2, "b": 1}
+
+
+def test_a_member_that_leaves_takes_its_leased_slots_with_it() -> None:
+    pool = roster(("a", Phase.ALIVE, 0), ("b", Phase.ALIVE, 0))
+    pool.lease("coordinator", "one", pool.take(4), now=0.0)
+    pool.remove("a")
+    assert pool.holdings["coordinator"].slots == {"b": 2}
+    pool.give_back("coordinator", "one", {"a": 2, "b": 2}, now=1.0)
+    assert _in_flight(pool) == {"b": 0}
