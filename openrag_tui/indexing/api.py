@@ -146,7 +146,7 @@ def stop_coordinator() -> bool:
 
 
 def in_flight(settings: Settings) -> int:
-    """Enough files at once to keep every slot of both pools busy, and a few more."""
+    """Enough pool tasks at once to keep every slot of both pools busy (at least a few)."""
     marker = settings.marker_pool_size * settings.marker_max_processes
     indexer = settings.ray_pool_size * settings.ray_max_tasks_per_worker
     return max(MIN_IN_FLIGHT, marker + indexer)

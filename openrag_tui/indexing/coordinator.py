@@ -12,6 +12,11 @@ coordinator itself dies, Ray restarts it (or the next `index`/`batches` command 
 a cluster restart) and it re-queues the files it had in flight: sinks replace a document as a
 whole, so a second write leaves no duplicate.
 
+It keeps as many pool tasks running as the pools have slots, and runs them on the indexer's
+actors directly, on slots its `PoolClient` leases (no supervisor hop per task). Small files
+share a task: a group of them, sized to last about GROUP_SECONDS at the pace files have been
+going, one after the other in one worker; each keeps its own claim and its own outcome.
+
 A batch into OpenRAG (`target` openrag) goes through `openrag.runner` instead of the pools: as
 many files at once as OpenRAG has room for (`openrag.lane`), each followed until its task ends;
 a coordinator that starts follows again the files that were inside OpenRAG. OpenRAG refusing the
@@ -26,6 +31,8 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -41,7 +48,7 @@ from openrag_tui.indexing.batch import (
     check_partition,
 )
 from openrag_tui.indexing.chunking import check_sizes
-from openrag_tui.indexing.errors import Unavailable
+from openrag_tui.indexing.errors import TaskFailed, Unavailable, plain_reason
 from openrag_tui.indexing.ledger import Ledger
 from openrag_tui.indexing.loaders import DocumentError, is_pdf
 from openrag_tui.indexing.openrag.client import AuthRefused
@@ -51,13 +58,18 @@ from openrag_tui.indexing.paths import Where
 from openrag_tui.indexing.sinks import make_sink
 from openrag_tui.indexing.sources import source_digest
 from openrag_tui.pools import control
+from openrag_tui.pools.lease import PoolClient
 from openrag_tui.pools.spec import supervisor_name
 from openrag_tui.pools.supervisor import TaskLost
 
 COORDINATOR_NAME = "ortui-coordinator"
-#: seconds between two looks at the pools' sizes (their slots are the files in flight)
+#: seconds between two looks at the pools' sizes (their slots are the pool tasks in flight)
 LIMIT_SECONDS = 5.0
 MIN_IN_FLIGHT = 4
+#: files one indexer task may take (small files share a task: its fixed cost, a call each way,
+#: is more than a small file's own work), and the time such a task should last about
+GROUP_FILES = 8
+GROUP_SECONDS = 0.05
 MAX_FILE_ATTEMPTS = 3
 POLL_SECONDS = 1.0
 SAME_CONTENT_POLL_SECONDS = 0.2
@@ -72,12 +84,38 @@ OPENRAG_PEEK = 256
 _log = logging.getLogger(__name__)
 
 
+def groups(
+    tasks: list[FileTask], free: int, size: int, to_marker: Callable[[FileTask], bool]
+) -> list[list[FileTask]]:
+    """Queued files as at most `free` pool tasks, in order: a PDF for marker alone, the others
+    in groups of at most `size`, spread evenly over the free slots (so the end of a batch is
+    not left to a few of them)."""
+    per = max(1, min(size, -(-len(tasks) // max(free, 1))))
+    found: list[list[FileTask]] = []
+    current: list[FileTask] = []
+    for task in tasks:
+        if to_marker(task):
+            if len(found) + bool(current) >= free:
+                break
+            found.append([task])
+            continue
+        if not current and len(found) >= free:
+            break
+        current.append(task)
+        if len(current) == per:
+            found.append(current)
+            current = []
+    if current:
+        found.append(current)
+    return found
+
+
 def new_batch_id(now: float) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(now)) + "-" + secrets.token_hex(2)
 
 
 class Coordinator:
-    """Runs QUEUED files, at most `in_flight` at once, oldest batch first."""
+    """Runs QUEUED files, oldest batch first, in at most `in_flight` pool tasks at once."""
 
     def __init__(self, where: Where, in_flight: int) -> None:
         self._where = where
@@ -88,13 +126,15 @@ class Coordinator:
             _log.warning("resuming: %d file(s) left mid-way run again", requeued)
         self._batches: dict[str, BatchProgress] = {}
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
-        self._pool_files = 0  # of `_running`, those in the pools
+        self._pool_tasks = 0  # pool tasks running for `_running`'s files (a group is one)
+        self._file_seconds: float | None = None  # a file's time in a worker, on average
         self._wake = asyncio.Event()
         self._outage: str | None = None  # why files wait, while a service does not answer
         self._resume_at = {"pools": 0.0, "openrag": 0.0}
         self._pause = dict.fromkeys(self._resume_at, OUTAGE_PAUSE_SECONDS[0])
         self._auth_retry_at = 0.0
         self._openrag = OpenRagRunner(self._ledger, where.volume, self._wake.set)
+        self._indexer = PoolClient("indexer", holder=COORDINATOR_NAME)
         loop = asyncio.get_running_loop()
         for task in self._ledger.in_openrag():
             key = (task.batch_id, task.index)
@@ -175,10 +215,12 @@ class Coordinator:
             self._wake.clear()
             try:
                 now = time.monotonic()
-                free = self._in_flight - self._pool_files
+                free = self._in_flight - self._pool_tasks
                 if free > 0 and now >= self._resume_at["pools"]:
-                    for task in self._ledger.queued(free, set(self._running), "pools"):
-                        self._start(task)
+                    busy = set(self._running)
+                    queued = self._ledger.queued(free * self._group_size(), busy, "pools")
+                    for group in groups(queued, free, self._group_size(), self._to_marker):
+                        self._start(group)
                 if now >= self._resume_at["openrag"]:
                     await self._start_openrag()
                 if self._auth_retry_at and time.monotonic() >= self._auth_retry_at:
@@ -187,6 +229,17 @@ class Coordinator:
                 _log.exception("picking queued files failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    def _group_size(self) -> int:
+        """Files one indexer task takes: as many as last about GROUP_SECONDS at the pace
+        files have been going (one while that is not known), at most GROUP_FILES."""
+        if self._file_seconds is None:
+            return 1
+        return max(1, min(GROUP_FILES, int(GROUP_SECONDS / max(self._file_seconds, 1e-6))))
+
+    def _to_marker(self, task: FileTask) -> bool:
+        """A PDF converted with models: the marker pool first."""
+        return is_pdf(task.path) and self._batch(task.batch_id).config.pdf_loader != "pdfium"
 
     async def _follow_pool_sizes(self) -> None:
         """Keep as many files in flight as the pools' slots, as they are resized (by hand or
@@ -214,14 +267,19 @@ class Coordinator:
             room = await lane.room(len(tasks))  # its watcher wakes the pump when it grows
             for task in tasks[:room]:
                 lane.started()
-                self._start(task, lane)
+                self._start([task], lane)
 
-    def _start(self, task: FileTask, lane: Lane | None = None) -> None:
-        """Run the file; it is ours from now on (in `_running`), in the ledger once hashed."""
-        key = (task.batch_id, task.index)
+    def _start(self, tasks: list[FileTask], lane: Lane | None = None) -> None:
+        """Run the files (into OpenRAG: one); they are ours from now on (in `_running`), in
+        the ledger once hashed."""
         if lane is None:
-            self._pool_files += 1
-        self._running[key] = asyncio.get_running_loop().create_task(self._run(task, lane))
+            self._pool_tasks += 1
+            runner = self._run_pools(tasks)
+        else:
+            runner = self._run(tasks[0], lane)
+        job = asyncio.get_running_loop().create_task(runner)
+        for task in tasks:
+            self._running[(task.batch_id, task.index)] = job
 
     def _unpause(self, paused: dict[str, str]) -> None:
         self._openrag.renew_clients()
@@ -230,45 +288,82 @@ class Coordinator:
         self._auth_retry_at = 0.0
         self._wake.set()
 
-    async def _run(self, task: FileTask, lane: Lane | None = None) -> None:
-        key = (task.batch_id, task.index)
+    async def _run(self, task: FileTask, lane: Lane) -> None:
+        """One file into OpenRAG."""
         attempt = task.attempts + 1
-        target = "pools" if lane is None else "openrag"
         try:
-            if lane is None:
-                await self._index(task, attempt)
+            await self._upload(task, attempt, lane)
+            self._settle(task, attempt, None, "openrag")
+        except Exception as error:
+            self._settle(task, attempt, error, "openrag")
+        finally:
+            self._running.pop((task.batch_id, task.index), None)
+            self._wake.set()
+
+    async def _run_pools(self, tasks: list[FileTask]) -> None:
+        """Files into our pools: a PDF for marker alone, the others as one indexer task."""
+        try:
+            if len(tasks) == 1 and self._to_marker(tasks[0]):
+                await self._convert_and_index(tasks[0])
             else:
-                await self._upload(task, attempt, lane)
+                await self._index(tasks)
+        except Exception:  # each file was settled; this is a bug of ours: said, not fatal
+            _log.exception("indexing %d file(s) failed", len(tasks))
+        finally:
+            self._pool_tasks -= 1
+            this = asyncio.current_task()
+            for task in tasks:  # a file handed to a task of its own is that task's
+                key = (task.batch_id, task.index)
+                if self._running.get(key) is this:
+                    del self._running[key]
+            self._wake.set()
+
+    def _settle(
+        self, task: FileTask, attempt: int, result: work.Outcome | BaseException | None,
+        target: str = "pools",
+    ) -> None:  # fmt: skip
+        """Record where a file stands once its attempt ended: an Outcome (or None, OpenRAG's
+        runner recorded it) completed it; an error fails it, queues it again, or makes it (or
+        its batch, or its target) wait, by what kind of error it is."""
+        key = (task.batch_id, task.index)
+        if result is None or isinstance(result, work.Outcome):
             self._outage, self._pause[target] = None, OUTAGE_PAUSE_SECONDS[0]
-        except DocumentError as error:  # raised here, or in a pool actor (then Ray-wrapped)
+            if result is not None:
+                self._completed(key, result)
+            return
+        error = result  # tested in this order: Ray's errors are also instances of their cause
+        if isinstance(error, DocumentError):  # the file's own: raised here or in a worker
             self._fail(key, attempt, plain_reason(error))
-        except Unavailable as error:  # not the file's attempt: it waits for the service
+        elif isinstance(error, Unavailable):  # not the file's attempt: it waits for the service
             self._wait_for_service(key, attempt, plain_reason(error), target)
-        except AuthRefused as error:  # not the file's attempt: the batch waits for a token
+        elif isinstance(error, AuthRefused):  # not the file's attempt: the batch waits
             self._ledger.update(*key, state=FileState.QUEUED, attempts=attempt - 1,
                                 error=f"waiting: {error}")  # fmt: skip
             self._ledger.pause(task.batch_id, str(error))
             self._auth_retry_at = time.monotonic() + AUTH_RETRY_SECONDS
-        except Resubmit as error:
+        elif isinstance(error, Resubmit | TaskLost | RayActorError):
             self._lost(task, attempt, error)
-        except (TaskLost, RayActorError) as error:
-            self._lost(task, attempt, error)
-        except control.PoolsNotDeployed as error:
-            # not the file's attempt: wait for the pools without using up its attempts
+        elif isinstance(error, control.PoolsNotDeployed):
+            # not the file's attempt: no file starts until the pools may be there
             self._ledger.update(
                 *key, state=FileState.QUEUED, attempts=attempt - 1, error=str(error)
             )
-            await asyncio.sleep(NOT_DEPLOYED_PAUSE_SECONDS)
-        except RayTaskError as error:  # the file's own task raised: its input is the problem
+            self._resume_at[target] = time.monotonic() + NOT_DEPLOYED_PAUSE_SECONDS
+        elif isinstance(error, TaskFailed | RayTaskError):  # the file's own task raised
             self._fail(key, attempt, plain_reason(error))
-        except Exception as error:
-            _log.exception("indexing %s failed", task.path)
+        else:
+            _log.error("indexing %s failed", task.path, exc_info=error)
             self._lost(task, attempt, error)
-        finally:
-            self._running.pop(key, None)
-            if lane is None:
-                self._pool_files -= 1
-            self._wake.set()
+
+    def _completed(self, key: tuple[str, int], outcome: work.Outcome) -> None:
+        self._ledger.update(
+            *key, state=FileState.COMPLETED, pages=outcome.pages, chunks=outcome.chunks,
+            output=outcome.output, finished_at=time.time(),
+        )  # fmt: skip
+        if outcome.seconds:  # how fast files go: the next groups' size
+            last = self._file_seconds
+            seconds = outcome.seconds
+            self._file_seconds = seconds if last is None else 0.8 * last + 0.2 * seconds
 
     async def _upload(self, task: FileTask, attempt: int, lane: Lane) -> None:
         """A file into OpenRAG: claimed UPLOADING once read and hashed (SKIPPED when the
@@ -294,54 +389,105 @@ class Coordinator:
             self._running.pop(key, None)
             self._wake.set()
 
-    async def _index(self, task: FileTask, attempt: int) -> None:
-        key = (task.batch_id, task.index)
+    async def _index(self, tasks: list[FileTask]) -> None:
+        """Files read, converted, chunked, embedded and written by one indexer task, each
+        claimed first (once hashed) and settled by its own result."""
+        bounds = [self._batch(task.batch_id).config.max_file_bytes for task in tasks]
+        digests = await asyncio.to_thread(self._digests, tasks, bounds)
+        started: list[tuple[FileTask, int]] = []
+        jobs: list[work.Job] = []
+        for task, digest in zip(tasks, digests, strict=True):
+            attempt = task.attempts + 1
+            if isinstance(digest, DocumentError):
+                self._refused(task, attempt, digest)
+                continue
+            if len(tasks) == 1:  # alone: wait for a file of the same content, if need be
+                claimed = await self._claim(task, self._batch(task.batch_id), digest, attempt)
+            else:
+                claimed = self._try_claim(task, self._batch(task.batch_id), digest, attempt)
+                if claimed is None:  # a file of the same content runs: it waits on its own
+                    self._start([task])
+                    continue
+            if claimed:
+                started.append((task, attempt))
+                jobs.append(self._job(task, digest, attempt))
+        if any(job.first_write for job in jobs):
+            self._ledger.commit()  # see `_job`
+        if not jobs:
+            return
+        try:
+            results: list[work.Outcome | Exception] = await self._indexer.run(
+                "index.documents", jobs
+            )
+        except Exception as error:
+            results = [error] * len(jobs)
+        for (task, attempt), result in zip(started, results, strict=True):
+            self._settle(task, attempt, result)
+
+    async def _convert_and_index(self, task: FileTask) -> None:
+        """A PDF converted in the marker pool (models), then finished by the indexer pool; the
+        Document goes from one to the other by reference, never through here."""
+        attempt = task.attempts + 1
+        config = self._batch(task.batch_id).config
+        (digest,) = await asyncio.to_thread(self._digests, [task], [config.max_file_bytes])
+        if isinstance(digest, DocumentError):
+            self._refused(task, attempt, digest)
+            return
+        if not await self._claim(task, self._batch(task.batch_id), digest, attempt):
+            return
+        job = self._job(task, digest, attempt)
+        if job.first_write:
+            self._ledger.commit()
+        try:
+            document = control.submit(
+                "marker", "index.convert", task.path, config.pdf_loader, config.max_file_bytes
+            )
+            result: work.Outcome | Exception = await self._indexer.run(
+                "index.finish", job, document
+            )
+        except Exception as error:
+            result = error
+        self._settle(task, attempt, result)
+
+    def _digests(self, tasks: list[FileTask], bounds: list[int]) -> list[str | DocumentError]:
+        """Each file's content hash, checked again now (it may have been swapped since it was
+        submitted), or why it is refused; in a worker thread, touching no ledger."""
+        found: list[str | DocumentError] = []
+        for task, bound in zip(tasks, bounds, strict=True):
+            try:
+                found.append(source_digest(task.path, self._where.volume, bound))
+            except DocumentError as error:
+                found.append(error)
+        return found
+
+    def _refused(self, task: FileTask, attempt: int, error: DocumentError) -> None:
+        """FAILED before it was claimed (a file cancelled meanwhile stays CANCELLED)."""
+        self._ledger.update(
+            task.batch_id, task.index, when=FileState.QUEUED, state=FileState.FAILED,
+            attempts=attempt, error=str(error), finished_at=time.time(),
+        )  # fmt: skip
+
+    def _job(self, task: FileTask, digest: str, attempt: int) -> work.Job:
+        """What a worker needs for the file. Its write is a first one when nothing of it can
+        be in the vector index: its first attempt, not requeued after a service failed under
+        it (then `error` says so), and no other batch of the partition had it; its claim must
+        then be on disk before the write starts (a claim lost in a crash would make a later
+        attempt look first too): the caller commits."""
         batch = self._batch(task.batch_id)
         config = batch.config
-        try:  # checked again now: the file may have been swapped since it was submitted
-            digest = await asyncio.to_thread(
-                source_digest, task.path, self._where.volume, config.max_file_bytes
-            )
-        except DocumentError as error:  # not claimed yet: cancelled meanwhile stays CANCELLED
-            self._ledger.update(
-                *key, when=FileState.QUEUED, state=FileState.FAILED, attempts=attempt,
-                error=str(error), finished_at=time.time(),
-            )  # fmt: skip
-            return
-        if not await self._claim(task, batch, digest, attempt):
-            return
-        # nothing of it can be in the vector index: its first attempt, not requeued after a
-        # service failed under it (then `error` says so), and no other batch of the partition
-        # had it; the claim is then on disk before the write starts (a claim lost in a crash
-        # would make a later attempt look first too)
+        key = (task.batch_id, task.index)
         first_write = (
             config.sink == "milvus"
             and attempt == 1
             and task.error is None
             and not self._ledger.written_before(batch.partition, task.path, key)
         )
-        if first_write:
-            self._ledger.commit()
-        job = work.Job(
-            task.path, self._where.relative(task.path), batch.partition, digest,
-            batch.metadata, batch.force, config, str(self._where.outputs),
-            str(self._where.volume), first_write,
+        # the path is the real one recorded at submission, checked again by its hashing
+        relative = Path(task.path).relative_to(self._where.volume).as_posix()
+        return work.Job(
+            task.path, relative, batch.partition, digest, batch.metadata, batch.force, config,
+            str(self._where.outputs), str(self._where.volume), first_write,
         )  # fmt: skip
-        if is_pdf(task.path) and config.pdf_loader != "pdfium":  # models: the marker pool
-            document = control.submit(
-                "marker", "index.convert", task.path, config.pdf_loader, config.max_file_bytes
-            )
-            outcome = await control.submit("indexer", "index.finish", job, document)
-        else:
-            outcome = await control.submit("indexer", "index.document", job)
-        self._ledger.update(
-            *key,
-            state=FileState.COMPLETED,
-            pages=outcome.pages,
-            chunks=outcome.chunks,
-            output=outcome.output,
-            finished_at=time.time(),
-        )
 
     async def _claim(
         self,
@@ -351,35 +497,48 @@ class Coordinator:
         attempt: int,
         claimed: FileState = FileState.CONVERTING,
     ) -> bool:
-        """`claimed` (with its hash and attempt) in one commit, unless the partition already
-        holds this content: then SKIPPED. While another file is indexing the same content,
-        wait: its outcome decides. Check and commit run with no `await` between them, and only
-        a file still QUEUED is claimed (it may have been cancelled while it was being hashed)."""
+        """`_try_claim`, and while another file is indexing the same content, wait: its
+        outcome decides."""
+        while (mine := self._try_claim(task, batch, digest, attempt, claimed)) is None:
+            await asyncio.sleep(SAME_CONTENT_POLL_SECONDS)
+        return mine
+
+    def _try_claim(
+        self,
+        task: FileTask,
+        batch: BatchProgress,
+        digest: str,
+        attempt: int,
+        claimed: FileState = FileState.CONVERTING,
+    ) -> bool | None:
+        """`claimed` (with its hash and attempt), unless the partition already holds this
+        content: then SKIPPED (False); None while another file is indexing the same content.
+        Check and update run with no `await` between them, and only a file still QUEUED is
+        claimed (it may have been cancelled while it was being hashed)."""
         key = (task.batch_id, task.index)
         queued = FileState.QUEUED
-        while True:
-            same = (
-                None
-                if batch.force
-                else self._ledger.same_content(batch.partition, digest, key, batch.target)
-            )
-            now = time.time()
-            if same is None:
-                mine = self._ledger.update(
-                    *key, when=queued, state=claimed, attempts=attempt,
-                    content_hash=digest, started_at=now, finished_at=None, error=None,
-                )  # fmt: skip
-                if mine and claimed is FileState.UPLOADING:
-                    self._ledger.commit()  # on disk before the upload leaves: never twice
-                return mine
-            if same.state is FileState.COMPLETED:
-                self._ledger.update(
-                    *key, when=queued, state=FileState.SKIPPED, attempts=attempt,
-                    content_hash=digest, started_at=now, finished_at=now,
-                    error=f"same content already indexed from {same.path}",
-                )  # fmt: skip
-                return False
-            await asyncio.sleep(SAME_CONTENT_POLL_SECONDS)
+        same = (
+            None
+            if batch.force
+            else self._ledger.same_content(batch.partition, digest, key, batch.target)
+        )
+        now = time.time()
+        if same is None:
+            mine = self._ledger.update(
+                *key, when=queued, state=claimed, attempts=attempt,
+                content_hash=digest, started_at=now, finished_at=None, error=None,
+            )  # fmt: skip
+            if mine and claimed is FileState.UPLOADING:
+                self._ledger.commit()  # on disk before the upload leaves: never twice
+            return mine
+        if same.state is FileState.COMPLETED:
+            self._ledger.update(
+                *key, when=queued, state=FileState.SKIPPED, attempts=attempt,
+                content_hash=digest, started_at=now, finished_at=now,
+                error=f"same content already indexed from {same.path}",
+            )  # fmt: skip
+            return False
+        return None
 
     def _batch(self, batch_id: str) -> BatchProgress:
         if batch_id not in self._batches:
@@ -417,23 +576,6 @@ class Coordinator:
                 *key, state=FileState.QUEUED, attempts=attempt,
                 error=f"attempt {attempt}: {reason}", task_id=None,
             )  # fmt: skip
-
-
-def plain_reason(error: BaseException) -> str:
-    """The sentence an operator reads for a failed file: the loader's own words, not the chain
-    of Ray tracebacks (supervisor → worker → subprocess) the error travelled through."""
-    cause = error
-    while isinstance(cause, RayTaskError) and cause.cause is not None and cause.cause is not cause:
-        cause = cause.cause
-    if isinstance(cause, RayTaskError):  # no original exception: its traceback ends with it
-        lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-        kind, _, message = (lines[-1] if lines else "").partition(": ")
-        if kind.rsplit(".", 1)[-1] in (DocumentError.__name__, Unavailable.__name__):
-            return message
-        return f"{kind.rsplit('.', 1)[-1]}: {message}" if message else _first_line(cause)
-    if isinstance(cause, DocumentError | Unavailable):
-        return _first_line(cause)
-    return f"{type(cause).__name__}: {_first_line(cause)}"
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,15 +1,18 @@
 """The indexing steps that run inside the pools, registered as pool task kinds.
 
-A document is one task where one worker can do it all: `index.document` reads, converts,
-chunks, embeds and writes in the indexer pool. A PDF for marker is converted in the marker pool
-first (`index.convert`, one subprocess per PDF), and its Document goes by reference (never
-through the coordinator) to `index.finish` in the indexer pool. Steps are plain functions of
-plain data, so a step whose actor died can simply run again: the sink replaces the document
-as a whole.
+A document is done where one worker can do it all: `index.documents` reads, converts, chunks,
+embeds and writes documents in the indexer pool, one after the other, several small ones in one
+task (a task's fixed cost, a call each way, is shared; each file's failure is its own, returned
+in its place). A PDF for marker is converted in the marker pool first (`index.convert`, one
+subprocess per PDF), and its Document goes by reference (never through the coordinator) to
+`index.finish` in the indexer pool. Steps are plain functions of plain data, so a step whose
+actor died can simply run again: the sink replaces the document as a whole.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +20,12 @@ from typing import Any
 from openrag_tui.indexing.batch import BatchConfig
 from openrag_tui.indexing.chunking import chunk_pages
 from openrag_tui.indexing.embedders import EmbedderConfig, make_embedder
+from openrag_tui.indexing.errors import DocumentError, TaskFailed, Unavailable, plain_reason
 from openrag_tui.indexing.loaders import Document, load
 from openrag_tui.indexing.milvus import store
 from openrag_tui.indexing.sinks import Indexed, make_sink
 from openrag_tui.pools.tasks import task
+from openrag_tui.pools.workers import failure_line
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Outcome:
     pages: int
     chunks: int
     output: str
+    seconds: float = 0.0  # the worker's time for the file (the coordinator sizes groups by it)
 
 
 def embedder_of(config: BatchConfig) -> EmbedderConfig:
@@ -60,11 +66,32 @@ def convert(path: str, pdf_loader: str, max_bytes: int) -> Document:
     return load(path, pdf_loader, max_bytes)
 
 
-@task("index.document")
 def index_document(job: Job) -> Outcome:
     """The whole document in one worker: read, convert, chunk, embed, write."""
+    started = time.perf_counter()
     document = load(job.source, job.config.pdf_loader, job.config.max_file_bytes)
-    return finish(job, document)
+    outcome = finish(job, document)
+    return Outcome(outcome.pages, outcome.chunks, outcome.output, time.perf_counter() - started)
+
+
+@task("index.documents")
+def index_documents(jobs: list[Job]) -> list[Outcome | Exception]:
+    """Each document in turn; a failed one is its error in its place (DocumentError,
+    Unavailable, or TaskFailed with the reason), said in the worker's log as a failed task
+    would say it."""
+    results: list[Outcome | Exception] = []
+    for job in jobs:
+        try:
+            results.append(index_document(job))
+        except Exception as error:
+            print(failure_line(index_document, (job,), error), file=sys.stderr, flush=True)
+            kind = (
+                DocumentError if isinstance(error, DocumentError)
+                else Unavailable if isinstance(error, Unavailable)
+                else TaskFailed
+            )  # fmt: skip
+            results.append(kind(plain_reason(error)))
+    return results
 
 
 @task("index.finish")

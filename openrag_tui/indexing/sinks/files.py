@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 import time
 from pathlib import Path
 
@@ -47,15 +47,6 @@ def output_name(name: str, suffix: str) -> str:
     room = limit - len((tag + suffix).encode("utf-8"))
     start = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
     return start + tag + suffix
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it (other threads may create files)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    return 0o022
 
 
 class FilesSink:
@@ -145,10 +136,21 @@ def _is_temporary(name: str) -> bool:
     return f"{MARKDOWN_SUFFIX}." in name or f"{CHUNKS_SUFFIX}." in name
 
 
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new hidden file beside `path`, created with the mode the umask gives any new file (as
+    `touch` would: the kernel applies it), never through a link, never an existing file."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        temporary = str(path.parent / f".{path.name}.{secrets.token_hex(4)}")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:  # another writer's name: draw again
+            continue
+
+
 def _atomic_write(path: Path, text: str) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    descriptor, temporary = _temporary(path)
     try:
-        os.fchmod(descriptor, 0o666 & ~_umask())  # mkstemp's 0600, made a usual new file
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
