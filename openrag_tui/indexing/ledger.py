@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from openrag_tui.indexing.batch import (
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
+#: group commits come at most this often: each is a few fsyncs on the event loop, and at a few
+#: hundred files a second one per loop turn kept the loop waiting on the disk
+COMMIT_SECONDS = 0.05
 T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
@@ -422,8 +426,9 @@ class Ledger(LedgerReader):
     """The writer's side: only the coordinator holds one.
 
     With `group_commits`, the files' updates made in one turn of the running event loop share
-    one transaction, committed when the turn ends (one fsync for all of them, not one each). A
-    crash loses at most that turn's updates: the same as a crash a moment earlier, which the
+    one transaction, committed when the turn ends (one fsync for all of them, not one each), or,
+    when the last group commit is less than COMMIT_SECONDS old, with the other turns' until
+    then. A crash loses at most those updates: the same as a crash a moment earlier, which the
     coordinator recovers from anyway. Where an update must be on disk before something leaves
     the process (a claim before an upload, OpenRAG's task id), `commit()` makes it so at once.
     Every other write commits what is pending first, then itself."""
@@ -433,6 +438,7 @@ class Ledger(LedgerReader):
         self._db = _connect(path, read_only=False)
         self._group_commits = group_commits
         self._pending = False  # a group transaction is open
+        self._committed_at = 0.0  # when the last group commit was made (monotonic)
         #: per target, the oldest QUEUED files as last read, in order (the pump asks for a few
         #: after every file that ends: reading and sorting every queued file each time cost a
         #: fifth of the coordinator's time at 4,000 queued); a target missing: read again
@@ -458,6 +464,7 @@ class Ledger(LedgerReader):
             ) from None
 
     def _commit_at_turn_end(self) -> None:
+        self._committed_at = time.monotonic()
         try:
             self.commit()
         except LedgerError:  # the files' updates are lost: they run again after a restart
@@ -480,7 +487,11 @@ class Ledger(LedgerReader):
                 f"cannot write the ledger {self.path}: {_why(self.path, error)}"
             ) from None
         self._pending = True
-        loop.call_soon(self._commit_at_turn_end)
+        wait = self._committed_at + COMMIT_SECONDS - time.monotonic()
+        if wait > 0:
+            loop.call_later(wait, self._commit_at_turn_end)
+        else:
+            loop.call_soon(self._commit_at_turn_end)
         return True
 
     @contextmanager

@@ -1,4 +1,5 @@
-"""Pools benchmark: resize latency, and dispatch overhead against `ray.util.ActorPool`.
+"""Pools benchmark: resize latency, and dispatch overhead against `ray.util.ActorPool` (our
+leased slots, as the coordinator uses them, and the supervisor's one-hop-more `run`).
 
 Run on demand (the results go into docs/benchmarks.md by hand, with the machine's load):
     .venv/bin/python -m pytest tests/bench/test_pools_bench.py -m bench -s
@@ -6,6 +7,7 @@ Run on demand (the results go into docs/benchmarks.md by hand, with the machine'
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 import uuid
@@ -18,6 +20,7 @@ from ray.util import ActorPool
 
 from openrag_tui.config import EnvFile, Settings
 from openrag_tui.pools import control
+from openrag_tui.pools.lease import PoolClient
 from openrag_tui.pools.roster import Phase
 from openrag_tui.pools.tasks import noop
 from tests.support.raycluster import TestCluster, wait_until
@@ -90,24 +93,31 @@ def test_dispatch_overhead_against_actor_pool(
     ]
     baseline = ActorPool(handles)
 
-    def ours() -> None:
+    def leased() -> None:  # what the coordinator does: slots leased, the actors called directly
+        async def run_all() -> list[None]:
+            client = PoolClient("indexer")
+            results = await asyncio.gather(*(client.run("noop") for _ in range(TASKS)))
+            await client.close()
+            return results
+
+        assert asyncio.run(run_all()) == [None] * TASKS
+
+    def proxied() -> None:  # through the supervisor, one hop more per task (`control.submit`)
         assert ray.get([control.submit("indexer", "noop") for _ in range(TASKS)]) == [None] * TASKS
 
     def actor_pool() -> None:
         results = list(baseline.map_unordered(lambda a, _: a.run.remote(noop, ()), range(TASKS)))
         assert results == [None] * TASKS
 
-    ours_rates, pool_rates = [], []
-    for _ in range(REPEATS):  # interleaved, so drifting load hits both alike
-        ours_rates.append(_rate(ours))
-        pool_rates.append(_rate(actor_pool))
-    mine, theirs = statistics.median(ours_rates), statistics.median(pool_rates)
-    print(
-        f"\n{TASKS} no-op tasks over {ACTORS} actors, {slots} slot(s) each, median of {REPEATS}:"
-        f"\n  our pool      {mine:7.0f} tasks/s"
-        f"\n  ActorPool     {theirs:7.0f} tasks/s"
-        f"\n  ratio (ours / ActorPool) {mine / theirs:.2f}"
-    )
+    rates: dict[str, list[float]] = {"leased": [], "proxied": [], "ActorPool": []}
+    for _ in range(REPEATS):  # interleaved, so drifting load hits all alike
+        for name, run in (("leased", leased), ("proxied", proxied), ("ActorPool", actor_pool)):
+            rates[name].append(_rate(run))
+    median = {name: statistics.median(values) for name, values in rates.items()}
+    print(f"\n{TASKS} no-op tasks over {ACTORS} actors, {slots} slot(s) each, median of {REPEATS}:")
+    for name, rate in median.items():
+        ratio = rate / median["ActorPool"]
+        print(f"  {name:10} {rate:7.0f} tasks/s  ratio to ActorPool {ratio:.2f}")
 
 
 def _rate(run: Callable[[], None]) -> float:

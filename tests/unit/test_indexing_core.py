@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from openrag_tui.config import Settings
+from openrag_tui.indexing import ledger as ledger_module
 from openrag_tui.indexing.batch import (
     BadPartition,
     BatchConfig,
@@ -90,6 +91,35 @@ async def test_updates_in_one_loop_turn_share_one_commit_made_when_it_ends(
     ledger.update("b1", 2, state=FileState.QUEUED)
     assert ledger.cancel("b1", now=11.0) == 1  # another write commits what is pending first
     assert reader.batch("b1").counts == {"CONVERTING": 2, "CANCELLED": 1}
+    ledger.close()
+
+
+async def test_group_commits_come_at_most_every_commit_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a stream of updates the loop does not wait on the disk every turn: the turns of
+    one COMMIT_SECONDS window share a commit (a second here, so that a slow machine cannot
+    close the window before the test looks)."""
+    monkeypatch.setattr(ledger_module, "COMMIT_SECONDS", 1.0)
+    path = tmp_path / "ledger.sqlite"
+    ledger = Ledger(path, group_commits=True)
+    ledger.add_batch("b1", "docs", {}, False, CONFIG, ["/v/a", "/v/b", "/v/c"], now=10.0)
+    reader = LedgerReader(path)
+    commits: list[str] = []
+    ledger._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    ledger.update("b1", 0, state=FileState.CONVERTING)
+    await asyncio.sleep(0)  # the first turn's commit comes when it ends
+    assert (reader.batch("b1").counts, len(commits)) == ({"CONVERTING": 1, "QUEUED": 2}, 1)
+    ledger.update("b1", 1, state=FileState.CONVERTING)
+    await asyncio.sleep(0)
+    ledger.update("b1", 2, state=FileState.CONVERTING)
+    await asyncio.sleep(0)
+    assert reader.batch("b1").counts == {"CONVERTING": 1, "QUEUED": 2}  # the window is open
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while reader.batch("b1").counts != {"CONVERTING": 3} and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    assert (reader.batch("b1").counts, len(commits)) == ({"CONVERTING": 3}, 2)
     ledger.close()
 
 

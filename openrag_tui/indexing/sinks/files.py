@@ -63,12 +63,14 @@ class FilesSink:
 
     def write(self, document: Indexed, force: bool) -> tuple[str, bool]:
         markdown, chunks = self.paths(document)
-        self._check_inside(markdown.parent)
+        folder = markdown.parent
+        self._check_inside(folder)
         if not force and _stored_hash(chunks) == document.content_hash:
             return str(chunks), False
-        markdown.parent.mkdir(parents=True, exist_ok=True)
-        self._check_inside(markdown.parent)  # created through a planted link?
-        _remove_stale_temps(markdown.parent)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            self._check_inside(folder)  # created through a planted link?
+        _remove_stale_temps(folder)
         _atomic_write(markdown, document.markdown)
         _atomic_write(chunks, "".join(json.dumps(r) + "\n" for r in _records(document)))
         return str(chunks), True
