@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
-from openrag_tui.cluster.gpumemory import MEASURED, NOT_GPU
+from openrag_tui.cluster.gpumemory import MEASURED, NOT_GPU, ActorGpuMemory
 from openrag_tui.cluster.history import History, summary
 from openrag_tui.config.pools import FACTS, OPENRAG, OURS
 from openrag_tui.formats import DASH, count, plain, safe
@@ -39,15 +39,32 @@ def amount(value: float) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") if value else "0"
 
 
+NO_GPU = "no GPU"
+
+
 def gpu_bar(node: NodeAllocation, width: int = 12) -> Text:
     """The node's GPUs as one bar: indexer, marker, other, then free, scaled to `width` cells."""
+    return bar_text(bar_parts(node), node.gpus_total, width)
+
+
+def bar_parts(node: NodeAllocation) -> tuple[float, ...]:
+    """All the bar shows of a node besides its GPUs: what each part reserved, in bar order."""
+    return tuple(node.reserved_by.get(key, 0.0) for key, _, _ in BAR_PARTS)
+
+
+def bar_width(total: float, width: int) -> int:
+    """The cells `bar_text` takes, known without drawing it."""
+    return width if total > 0 else max(width, len(NO_GPU))
+
+
+def bar_text(parts: tuple[float, ...], total: float, width: int) -> Text:
+    """The bar of `bar_parts` out of `total` GPUs, `width` cells."""
     bar = Text()
-    if node.gpus_total <= 0:
-        return bar.append("no GPU".ljust(width), style="dim")
+    if total <= 0:
+        return bar.append(NO_GPU.ljust(width), style="dim")
     cells_used = 0
-    for key, glyph, style in BAR_PARTS:
-        reserved = node.reserved_by.get(key, 0.0)
-        cells = round(reserved / node.gpus_total * width)
+    for reserved, (_, glyph, style) in zip(parts, BAR_PARTS, strict=True):
+        cells = round(reserved / total * width)
         if reserved > 0:
             cells = max(cells, 1)  # a reservation never disappears from the bar
         cells = min(cells, width - cells_used)
@@ -113,17 +130,17 @@ def gigabytes(mib: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
-def memory_text(view: ClusterView, pool: str, owner: str, history: History | None = None) -> str:
-    """GPU memory one actor of the pool holds: median/max over the history (else now), and the
-    share it reserves, e.g. `9.8/12 of 20G`; `?` when NVML does not say."""
-    entries = [e for e in view.gpu_memory.values() if e.pool == pool and e.owner == owner]
+def memory_text(entries: Iterable[ActorGpuMemory], history: History | None = None) -> str:
+    """GPU memory one actor of a pool holds (`entries`: its actors'): median/max over the
+    history (else now), and the share it reserves, e.g. `9.8/12 of 20G`; `?` when NVML does
+    not say."""
     gpu = [e for e in entries if e.status != NOT_GPU]
     if not gpu:
         return DASH
     measured = [e for e in gpu if e.status == MEASURED]
     found = history.pool_memory(e.actor_id for e in measured) if history else None
     found = found or summary([e.memory_mib for e in measured if e.memory_mib is not None])
-    shares = [e.share_mib for e in gpu if e.share_mib is not None]
+    shares = [share for share in (e.share_mib for e in gpu) if share is not None]
     share = f" of {gigabytes(max(shares))}G" if shares else ""
     if found is None:
         return "?" + share
@@ -174,8 +191,11 @@ POOL_COLUMNS = (
 def pool_rows(view: ClusterView, history: History | None = None) -> Iterator[PoolRow]:
     """Each of our pools, and under it a line for OpenRAG's own actors of that pool when there
     are any (they hold GPUs too, but a resize from here does not touch them)."""
+    owned: dict[tuple[str | None, str | None], list[ActorGpuMemory]] = {}
+    for entry in view.gpu_memory.values():  # once: a big cluster has thousands
+        owned.setdefault((entry.pool, entry.owner), []).append(entry)
     for pool in view.pools:
-        memory = memory_text(view, pool.name, OURS, history)
+        memory = memory_text(owned.get((pool.name, OURS), ()), history)
         yield PoolRow(pool.name, pool, OURS, _our_cells(pool, memory))
         theirs = pool.openrags
         if theirs.alive or theirs.pending or theirs.restarting:
@@ -188,7 +208,7 @@ def pool_rows(view: ClusterView, history: History | None = None) -> Iterator[Poo
                 amount(theirs.gpus_reserved),
                 "",
                 "",
-                memory_text(view, pool.name, OPENRAG, history),
+                memory_text(owned.get((pool.name, OPENRAG), ()), history),
             )
             yield PoolRow(f"{pool.name}:{OPENRAG}", pool, OPENRAG, cells)
 

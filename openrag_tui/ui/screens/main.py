@@ -41,6 +41,7 @@ from openrag_tui.ui.screens.scale_dialog import ScaleScreen
 from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
 from openrag_tui.ui.widgets.fitted import FittedLine, Part
 from openrag_tui.ui.widgets.status_bar import Freshness, StatusBar
+from openrag_tui.ui.widgets.textbox import TextBox
 from openrag_tui.ui.workers import OneAtATime
 
 MAX_BACKOFF_SECONDS = 30.0
@@ -154,19 +155,19 @@ class MainScreen(PanelScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
-        yield Static(id="banner")
+        yield TextBox(id="banner")
         yield Input(placeholder="filter nodes (host, ip, state); esc clears", id="filter")
         with VerticalScroll(id="body"):
             yield NodesTable(id="nodes")
             yield FittedLine(id="legend")
             yield PoolsTable(id="pools")
-            yield Static(id="pool-progress")
-            yield Static(id="autopilot")
-            yield Static(id="vector-store")
-            yield Static(id="openrag-queue")
-            yield Static(id="pending")
-            yield Static(id="warnings")
-            yield Static(id="env-problems")
+            yield TextBox(id="pool-progress")
+            yield TextBox(id="autopilot")
+            yield TextBox(id="vector-store")
+            yield TextBox(id="openrag-queue")
+            yield TextBox(id="pending")
+            yield TextBox(id="warnings")
+            yield TextBox(id="env-problems")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:

@@ -7,6 +7,7 @@ width, and a long one loses its middle.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from rich.text import Text
 
@@ -15,7 +16,9 @@ from openrag_tui.cluster.history import History
 from openrag_tui.formats import DASH, shorten_middle
 from openrag_tui.render import (
     amount,
-    gpu_bar,
+    bar_parts,
+    bar_text,
+    bar_width,
     node_label,
     node_labels,
     physical_gpus,
@@ -23,7 +26,7 @@ from openrag_tui.render import (
     reserved_text,
     spark,
 )
-from openrag_tui.ui.widgets.table import KeyedTable
+from openrag_tui.ui.widgets.table import Drawn, KeyedTable
 
 NODE_WIDTH = (10, 40)  # the node's name shrinks within these to leave the figures whole
 BAR_WIDTH = (6, 12)
@@ -76,6 +79,7 @@ class NodesTable(KeyedTable):
             room -= SPARK_WIDTH + CELL_PADDING
         bar = max(BAR_WIDTH[0], min(BAR_WIDTH[1], room - NODE_WIDTH[0]))
         name = max(NODE_WIDTH[0], min(NODE_WIDTH[1], room - bar))
+        with_recent = self.RECENT in self.columns
         self.refill(
             (
                 node.node.node_id,
@@ -83,17 +87,18 @@ class NodesTable(KeyedTable):
                     shorten_middle(labels[node.node.node_id], name),
                     head,
                     _state(state),
-                    gpu_bar(node, width=bar),
+                    Drawn(bar_width(node.gpus_total, bar), bar_text, bar_parts(node),
+                          node.gpus_total, bar),
                     reserved,
                     free,
                     physical,
-                    *((recent,) if self.RECENT in self.columns else ()),
+                    *((recent,) if with_recent else ()),
                 ),
             )
             for node, (head, state, reserved, free, physical, recent) in zip(
                 nodes, figures, strict=True
             )
-        )
+        )  # fmt: skip
 
     def _show_recent(self, shown: bool) -> None:
         if shown and self.RECENT not in self.columns:
@@ -181,5 +186,7 @@ def recent_use(node: NodeAllocation, history: History | None) -> str:
                  top=node.gpus_total or None)  # fmt: skip
 
 
+@lru_cache(maxsize=16)
 def _state(state: str) -> Text:
+    """One Text per state, shared by the rows in it (a refill then compares them by identity)."""
     return Text(state, style="green" if state == "ALIVE" else "bold red")
