@@ -117,6 +117,8 @@ class PoolClient:
     # Slots
 
     async def _acquire(self) -> str:
+        while self._waiters and self._waiters[0].done():  # cancelled while they waited
+            self._waiters.popleft()
         if not self._waiters:
             name = self._pick()
             if name is not None:

@@ -241,7 +241,10 @@ class PoolSupervisor:
         member = self._roster.remove(name)
         if member is None:  # already ended or already handled
             return
-        self._handles.pop(name, None)
+        handle = self._handles.pop(name, None)
+        if handle is not None:  # a caller may have found it unreachable, not dead: no orphan
+            with contextlib.suppress(Exception):
+                ray.kill(handle, no_restart=True)
         self._counts["lost"] += 1
         self._last_error = f"{name}: {_first_line(error)}"
         if member.phase is not Phase.PENDING:
