@@ -18,18 +18,25 @@ from typing import NoReturn
 from openrag_tui import __version__
 from openrag_tui.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Output, common_options
 
-#: the modules whose register() adds subcommands, in --help order
-COMMAND_MODULES = (
-    "openrag_tui.cli.status",
-    "openrag_tui.cli.env",
-    "openrag_tui.cli.lifecycle",
-    "openrag_tui.cli.pools",
-    "openrag_tui.cli.plan",
-    "openrag_tui.cli.autopilot",
-    "openrag_tui.cli.index",
-    "openrag_tui.cli.vectors",
-    "openrag_tui.cli.logs",
-)
+#: each subcommand and the module whose register() adds it, in --help order
+COMMANDS: dict[str, str] = {
+    "status": "openrag_tui.cli.status",
+    "env": "openrag_tui.cli.env",
+    "up": "openrag_tui.cli.lifecycle",
+    "down": "openrag_tui.cli.lifecycle",
+    "pools": "openrag_tui.cli.pools",
+    "scale": "openrag_tui.cli.pools",
+    "plan": "openrag_tui.cli.plan",
+    "autopilot": "openrag_tui.cli.autopilot",
+    "index": "openrag_tui.cli.index",
+    "batches": "openrag_tui.cli.index",
+    "search": "openrag_tui.cli.vectors",
+    "forget": "openrag_tui.cli.vectors",
+    "logs": "openrag_tui.cli.logs",
+}
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+#: the options before a subcommand that take a value (exactly as spelt: no abbreviation)
+_VALUE_OPTIONS = ("--env", "--dashboard")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +46,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or, given the command line, only of the subcommand it
+    names: each module costs its import (a CLI call must start fast)."""
     parser = _Parser(
         prog="openrag-tui",
         description="Control panel for OpenRAG on Ray. Without a subcommand, opens the panel.",
@@ -52,13 +61,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMAND_MODULES:
+    named = None if argv is None else _named_module(argv)
+    for name in COMMAND_MODULES if named is None else (named,):
         importlib.import_module(name).register(commands)
     return parser
 
 
+def _named_module(argv: Sequence[str]) -> str | None:
+    """The module of the subcommand `argv` names, when its words before it are only
+    `--read-only` and `--env`/`--dashboard` with their values; else None (all are needed:
+    help, an unknown command's list of choices, an abbreviated option)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--read-only" or word.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
+            continue
+        if word in _VALUE_OPTIONS:
+            next(words, None)
+            continue
+        return COMMANDS.get(word)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     out = Output.for_args(args)
     try:
         if args.command is None:

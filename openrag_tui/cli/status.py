@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from openrag_tui.cluster.state import ClusterState
     from openrag_tui.indexing.openrag.queue import OpenRagQueue
     from openrag_tui.indexing.paths import Where
-    from openrag_tui.indexing.vectorstatus import VectorStoreStatus
     from openrag_tui.workspace import Workspace
 
 
@@ -61,18 +60,21 @@ def _status_once(
 ) -> tuple[int, ClusterState | None]:
     """One report; the exit code, and the state read (for the next report's "since")."""
     from openrag_tui.cluster.dashboard import DashboardError
-    from openrag_tui.cluster.refresh import read_view
-    from openrag_tui.cluster.summary import view_as_dict
 
     client = workspace.client()
     try:
+        client.prefetch()  # the dashboard answers while the modules below load
+        from openrag_tui.cluster.refresh import read_view
+        from openrag_tui.cluster.summary import view_as_dict
+        from openrag_tui.indexing.vectorstatus import vector_store_status
+
         view = read_view(client, workspace.settings, previous=previous)
     except DashboardError as error:
         out.warn(str(error))
         return EXIT_UNREACHABLE, None
     finally:
         client.close()
-    vectors = vector_store_of(workspace)
+    vectors = vector_store_status(workspace.settings, _where_of(workspace))
     queue = openrag_queue_of(workspace)
     if out.json_mode:
         out.json(
@@ -96,12 +98,6 @@ def _where_of(workspace: Workspace) -> Where | None:
         return Where.of(workspace.settings, workspace.location.path.parent)
     except BadPath:
         return None
-
-
-def vector_store_of(workspace: Workspace) -> VectorStoreStatus:
-    from openrag_tui.indexing.vectorstatus import vector_store_status
-
-    return vector_store_status(workspace.settings, _where_of(workspace))
 
 
 def openrag_queue_of(workspace: Workspace) -> OpenRagQueue | None:

@@ -9,7 +9,7 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -105,6 +105,7 @@ class DashboardClient:
         self._session.headers["User-Agent"] = USER_AGENT
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
+        self._started: dict[str, Future[Any]] | None = None  # GETs `prefetch` started
 
     def close(self) -> None:
         self._session.close()
@@ -124,10 +125,17 @@ class DashboardClient:
         except DashboardError:
             return False
 
+    def prefetch(self, names: tuple[str, ...] = tuple(ENDPOINTS)) -> None:
+        """Start the GETs of `fetch_all(names)` now and return: the next `fetch_all` of the same
+        names waits for them. The CLI imports the view's modules while the dashboard answers."""
+        self._started = self._submit(names)
+
     def fetch_all(self, names: tuple[str, ...] = tuple(ENDPOINTS)) -> dict[str, Any]:
         """Fetch the named endpoints in parallel: required ones raise, optional ones are omitted."""
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            futures = {name: pool.submit(self.get_json, ENDPOINTS[name]) for name in names}
+        futures, self._started = self._started, None
+        if futures is None or tuple(futures) != names:
+            futures = self._submit(names)
+        wait(futures.values())  # every GET has ended before this returns or raises
         payloads: dict[str, Any] = {}
         for name, future in futures.items():
             try:
@@ -136,6 +144,13 @@ class DashboardClient:
                 if name in REQUIRED:
                     raise
         return payloads
+
+    def _submit(self, names: tuple[str, ...]) -> dict[str, Future[Any]]:
+        """One thread per endpoint; they end with their GETs (bounded by `timeout`)."""
+        pool = ThreadPoolExecutor(max_workers=len(names))
+        futures = {name: pool.submit(self.get_json, ENDPOINTS[name]) for name in names}
+        pool.shutdown(wait=False)
+        return futures
 
     def _get(self, path: str) -> bytes:
         """The body of a GET, within the time and size bounds, after same-origin redirects."""

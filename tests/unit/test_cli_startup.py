@@ -1,12 +1,65 @@
-"""What a CLI call writes: its JSON as `json.dumps` would (compact), whatever the text holds."""
+"""What a CLI call loads and writes before it works: only its own subcommand's module, and
+its JSON as `json.dumps` would (compact), whatever the text holds."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 
 import pytest
 
+from openrag_tui.cli import COMMAND_MODULES, COMMANDS, _named_module, build_parser
 from openrag_tui.cli.common import json_text
+
+
+def test_each_module_adds_the_commands_it_is_named_for() -> None:
+    for module in COMMAND_MODULES:
+        commands = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(commands)
+        assert set(commands.choices) == {name for name, of in COMMANDS.items() if of == module}
+
+
+@pytest.mark.parametrize(
+    ("argv", "module"),
+    [
+        (["status", "--json"], "openrag_tui.cli.status"),
+        (["--env", "x", "--read-only", "--dashboard=h", "scale", "a"], "openrag_tui.cli.pools"),
+        (["--dashboard", "status", "env", "show"], "openrag_tui.cli.env"),  # a value, not a command
+        (["--en", "x", "status"], None),  # an abbreviation: argparse decides
+        (["statu"], None),  # not a command: its error lists them all
+        (["--help"], None),
+        ([], None),  # the panel
+    ],
+)  # fmt: skip
+def test_the_named_module_or_all(argv: list[str], module: str | None) -> None:
+    assert _named_module(argv) == module
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--json", "--watch", "2"],
+        ["--read-only", "--env", "e", "scale", "indexer", "3", "--jsonl"],
+        ["batches", "show", "abc"],
+        ["logs", "indexer", "--lines", "5", "--only", "err"],
+        ["autopilot", "status", "--json"],
+        ["--env", "e", "env", "set", "A=1", "--add"],
+    ],
+)
+def test_a_command_line_parses_alike_with_its_module_only(argv: list[str]) -> None:
+    def parsed(parser: argparse.ArgumentParser) -> dict[str, object]:
+        found = vars(parser.parse_args(argv))
+        return {**found, "handler": found["handler"].__name__}
+
+    assert parsed(build_parser(argv)) == parsed(build_parser())
+
+
+def test_an_unknown_command_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser(["statu"]).parse_args(["statu"])
+    said = capsys.readouterr().err
+    assert all(f"'{name}'" in said for name in COMMANDS)
 
 
 @pytest.mark.parametrize(

@@ -124,3 +124,15 @@ def test_dashboard_url_precedence() -> None:
     assert default_dashboard_url("http://cli:1/", "http://env:2", 8265) == "http://cli:1"
     assert default_dashboard_url(None, "http://env:2", 8265) == "http://env:2"
     assert default_dashboard_url(None, None, 8266) == "http://127.0.0.1:8266"
+
+
+def test_a_prefetch_is_what_the_next_fetch_all_returns(dashboard) -> None:
+    url, handler = dashboard
+    client = DashboardClient(url)
+    client.prefetch()
+    payloads = client.fetch_all()
+    assert set(payloads) == set(ENDPOINTS) and len(handler.seen) == len(ENDPOINTS)
+    client.fetch_all()  # nothing left started: a fetch of its own
+    assert len(handler.seen) == 2 * len(ENDPOINTS)
+    client.prefetch(("version",))
+    assert set(client.fetch_all(("version", "nodes_detail"))) == {"version", "nodes_detail"}
