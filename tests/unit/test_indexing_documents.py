@@ -6,6 +6,8 @@ import importlib.util
 import itertools
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,11 @@ import pytest
 from openrag_tui.indexing.chunking import check_sizes, chunk_pages
 from openrag_tui.indexing.loaders import DocumentError, load
 from openrag_tui.indexing.loaders import marker as marker_loader
+from openrag_tui.indexing.loaders import pdfium as pdfium_loader
 from openrag_tui.indexing.loaders.html import to_markdown
 from openrag_tui.indexing.sinks import Indexed, make_sink
 from openrag_tui.indexing.sinks.files import FilesSink
-from tests.support.documents import write_corpus
+from tests.support.documents import pdf_bytes, write_corpus
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +171,30 @@ def test_temporary_files_of_killed_writers_are_removed_once_stale(tmp_path: Path
     os.utime(stale, (0, 0))
     sink.write(indexed(), force=False)
     assert not stale.exists() and fresh.exists()  # a fresh one may be another live write
+
+
+def test_pdfium_is_entered_by_one_thread_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PDFium is not thread-safe, not even across documents (an indexer actor's five task
+    threads in it at once segfaulted, or hung, in 4 runs of 5): a thread reading a PDF holds
+    it open for a while here, and no other may come in meanwhile."""
+    real = pdfium_loader.pdfium.PdfDocument
+    watch = threading.Lock()
+    inside, most, another = 0, 0, threading.Event()
+
+    def watched(data: bytes) -> object:
+        nonlocal inside, most
+        with watch:
+            inside += 1
+            most = max(most, inside)
+            if inside > 1:
+                another.set()
+        another.wait(0.2)  # long enough for another thread to come in, if it may
+        with watch:
+            inside -= 1
+        return real(data)
+
+    monkeypatch.setattr(pdfium_loader.pdfium, "PdfDocument", watched)
+    data = pdf_bytes("threads", 2)
+    with ThreadPoolExecutor(4) as threads:
+        pages = list(threads.map(lambda _: pdfium_loader.load(data).page_count, range(4)))
+    assert (pages, most) == ([2, 2, 2, 2], 1)

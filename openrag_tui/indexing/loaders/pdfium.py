@@ -2,24 +2,35 @@
 
 Fast and small (5 ms for 5 pages), but blind to scans: a PDF with no text layer at all fails
 with a reason that says so instead of producing empty chunks.
+
+PDFium is not thread-safe, not even across documents: two threads in it at once crash or corrupt
+the process (an indexer actor runs its tasks on threads; seen as segfaults with 5 of them). One
+lock per process lets a single document through at a time; processes (the pools' actors) are
+where PDFs go in parallel.
 """
 
 from __future__ import annotations
+
+import threading
 
 import pypdfium2 as pdfium
 
 from openrag_tui.indexing.loaders.base import Document, DocumentError
 
+#: held while this process is inside PDFium
+PDFIUM_LOCK = threading.Lock()
+
 
 def load(data: bytes) -> Document:
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as error:
-        raise DocumentError(_reason(error)) from None
-    try:
-        pages = tuple(_page_text(pdf, number) for number in range(len(pdf)))
-    finally:
-        pdf.close()
+    with PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as error:
+            raise DocumentError(_reason(error)) from None
+        try:
+            pages = tuple(_page_text(pdf, number) for number in range(len(pdf)))
+        finally:
+            pdf.close()
     return paged("pdf", pages)
 
 
