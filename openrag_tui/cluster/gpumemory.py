@@ -13,9 +13,9 @@ said when every process on the node's GPUs is an actor's, since a worker's child
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from openrag_tui.cluster.state import Actor, ClusterState, GpuDevice, GpuProcess, Node
+from openrag_tui.cluster.state import Actor, ClusterState, GpuDevice, GpuProcess, Node, built
 
 #: measured memory above the share by more than this fraction is "over" (NVML rounds to MiB)
 OVER_TOLERANCE = 0.02
@@ -36,22 +36,26 @@ class ActorGpuMemory:
     memory_mib: float | None  # what NVML says it holds (over its devices); None: unknown
     gpu_memory_mib: float | None  # the memory of its GPU (or of the node's first)
     status: str  # MEASURED, UNKNOWN, NO_GPU (reserves one, on none), NOT_GPU (reserves none)
+    # Derived once (`_share`): `status --json` and the panel read them for every actor.
+    #: its reserved share of GPU memory, in MiB (2 GPUs: twice its GPU's memory)
+    share_mib: float | None = field(init=False, repr=False, compare=False)
+    #: it holds more than its share
+    over_share: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def share_mib(self) -> float | None:
-        """Its reserved share of GPU memory, in MiB (2 GPUs: twice its GPU's memory)."""
-        if self.gpu_memory_mib is None or self.reserved <= 0:
-            return None
-        return self.reserved * self.gpu_memory_mib
+    def __post_init__(self) -> None:
+        share, over = _share(self.reserved, self.gpu_memory_mib, self.memory_mib)
+        object.__setattr__(self, "share_mib", share)
+        object.__setattr__(self, "over_share", over)
 
-    @property
-    def over_share(self) -> bool:
-        share = self.share_mib
-        return (
-            self.memory_mib is not None
-            and share is not None
-            and self.memory_mib > share * (1 + OVER_TOLERANCE)
-        )
+
+def _share(
+    reserved: float, gpu_memory_mib: float | None, memory_mib: float | None
+) -> tuple[float | None, bool]:
+    """The share of GPU memory the actor reserves (None: unknown), and whether it holds more."""
+    if gpu_memory_mib is None or reserved <= 0:
+        return None, False
+    share = reserved * gpu_memory_mib
+    return share, memory_mib is not None and memory_mib > share * (1 + OVER_TOLERANCE)
 
 
 def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
@@ -67,9 +71,12 @@ def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
         on_gpus = _processes_by_pid(node)
         unattributed = not on_gpus.keys() <= {actor.pid for actor in alive}
         for actor in alive:
-            on = on_gpus.get(actor.pid, []) if actor.pid else []
+            on = on_gpus.get(actor.pid, _ON_NONE) if actor.pid else _ON_NONE
             found[actor.actor_id] = _of(actor, node, on, unattributed)
     return found
+
+
+_ON_NONE: list[tuple[GpuDevice, GpuProcess]] = []
 
 
 def _processes_by_pid(node: Node) -> dict[int, list[tuple[GpuDevice, GpuProcess]]]:
@@ -85,11 +92,12 @@ def _of(
     actor: Actor, node: Node, on: list[tuple[GpuDevice, GpuProcess]], unattributed: bool
 ) -> ActorGpuMemory:
     """`on`: the actor's process on the node's GPUs; `unattributed`: whether a process on them
-    is no actor's (a child, or vLLM)."""
+    is no actor's (a child, or vLLM). Built without `__init__` (`state.built`): one per actor."""
     devices = node.gpu_devices
     gpu_memory = (on[0][0] if on else devices[0]).memory_total_mib if devices else None
+    reserved = actor.gpus
     memory: float | None = None
-    if not on and actor.gpus <= 0:
+    if not on and reserved <= 0:
         status, memory = NOT_GPU, 0.0  # reserves none, holds none: not a GPU actor
     elif not devices:
         status = UNKNOWN
@@ -101,17 +109,23 @@ def _of(
         status = UNKNOWN  # a child process of some actor may hold its memory
     else:
         status, memory = NO_GPU, 0.0
-    return ActorGpuMemory(
-        actor_id=actor.actor_id,
-        name=actor.name or actor.actor_id[:8],
-        pool=actor.pool,
-        owner=actor.owner,
-        node_id=node.node_id,
-        reserved=actor.gpus,
-        devices=tuple(sorted({device.index for device, _ in on})),
-        memory_mib=memory,
-        gpu_memory_mib=gpu_memory or None,
-        status=status,
+    share, over = _share(reserved, gpu_memory or None, memory)
+    return built(
+        ActorGpuMemory,
+        {
+            "actor_id": actor.actor_id,
+            "name": actor.name or actor.actor_id[:8],
+            "pool": actor.pool,
+            "owner": actor.owner,
+            "node_id": node.node_id,
+            "reserved": reserved,
+            "devices": tuple(sorted({device.index for device, _ in on})) if on else (),
+            "memory_mib": memory,
+            "gpu_memory_mib": gpu_memory or None,
+            "status": status,
+            "share_mib": share,
+            "over_share": over,
+        },
     )
 
 
@@ -120,22 +134,31 @@ def memory_warnings(
 ) -> list[str]:
     """A line per pool actor over its share or on no GPU. `measured` may give each actor's
     maximum over the history instead of the instant's figure."""
-    lines = []
-    in_pools = [entry for entry in found.values() if entry.pool is not None]
-    for entry in sorted(in_pools, key=lambda entry: (entry.pool, entry.name)):
+    said: list[tuple[tuple[str, str], str]] = []  # (pool, name): the order of the lines
+    for entry in found.values():  # thousands: only those with something to say are sorted
+        if entry.pool is None:
+            continue
         held = (measured or {}).get(entry.actor_id, entry.memory_mib)
         share = entry.share_mib
         if entry.status == NO_GPU:
-            lines.append(
-                f"{entry.pool} actor {entry.name} reserves {entry.reserved:g} GPU but its "
-                "process is on no GPU: it may be running on the CPU."
+            said.append(
+                (
+                    (entry.pool, entry.name),
+                    f"{entry.pool} actor {entry.name} reserves {entry.reserved:g} GPU but its "
+                    "process is on no GPU: it may be running on the CPU.",
+                )
             )
         elif held is not None and share is not None and held > share * (1 + OVER_TOLERANCE):
-            lines.append(
-                f"{entry.pool} actor {entry.name} holds {gib(held)} of GPU memory, more than "
-                f"its share ({entry.reserved:g} × {gib(entry.gpu_memory_mib)} = {gib(share)})."
+            said.append(
+                (
+                    (entry.pool, entry.name),
+                    f"{entry.pool} actor {entry.name} holds {gib(held)} of GPU memory, more "
+                    f"than its share ({entry.reserved:g} × {gib(entry.gpu_memory_mib)} = "
+                    f"{gib(share)}).",
+                )
             )
-    return lines
+    said.sort(key=lambda pair: pair[0])
+    return [line for _, line in said]
 
 
 def gib(mib: float | None) -> str:

@@ -24,7 +24,7 @@ from openrag_tui.cluster.rooms import (
     ordered,
     quantity,
 )
-from openrag_tui.cluster.state import Actor, ClusterState, PlacementGroup
+from openrag_tui.cluster.state import PENDING_STATES, Actor, ClusterState, PlacementGroup
 
 _REQUEST_DICT = re.compile(r"\{[^{}]*\}")
 
@@ -49,7 +49,7 @@ def explain_pending(
     requests = _autoscaler_requests(state.autoscaler_messages)
     pending = []
     for actor in state.actors:
-        if not actor.is_pending:
+        if actor.state not in PENDING_STATES:  # `is_pending`, without a call per actor
             continue
         group = groups.get(actor.placement_group_id) if actor.placement_group_id else None
         reason, detail = _classify(actor, group, rooms, idle)

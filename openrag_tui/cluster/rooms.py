@@ -10,8 +10,7 @@ fractions first-fit decreasing).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from openrag_tui.cluster.state import Node
 
@@ -65,12 +64,25 @@ class Room:
     gpu_capacity: tuple[int, ...]
     gpu_reserved: tuple[int, ...]
     other_free: Units
+    #: what each GPU instance has left: asked for per pool and per request (11,000 times for
+    #: 1,000 nodes), so derived once, when the room is made
+    gpu_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def gpu_free(self) -> tuple[int, ...]:
-        """Computed once: asked for per pool and per request (11,000 times for 1,000 nodes)."""
+    def __post_init__(self) -> None:
         pairs = zip(self.gpu_capacity, self.gpu_reserved, strict=True)
-        return tuple(max(0, cap - used) for cap, used in pairs)
+        object.__setattr__(
+            self, "gpu_free", tuple([cap - used if cap > used else 0 for cap, used in pairs])
+        )
+
+
+class UnitCounts(dict[float, int]):
+    """`units` of each amount, computed once per distinct amount: a refresh converts the same
+    few (0.5 GPU, 1 CPU) tens of thousands of times, and `round` is most of the cost. One per
+    refresh: a cluster asks for few amounts, but a long-lived one would keep every amount seen."""
+
+    def __missing__(self, amount: float) -> int:
+        self[amount] = count = units(amount)
+        return count
 
 
 def gpu_capacities(gpus_total: float) -> list[int]:
@@ -86,21 +98,27 @@ def pack(capacities: Sequence[int], requests: Iterable[int]) -> list[int]:
     reserved = [0] * len(capacities)
     if not capacities:
         return reserved
-    wanted = sorted((count for count in requests if count > 0), reverse=True)
-    for count in (c for c in wanted if c >= UNIT):
-        whole_free = [i for i, cap in enumerate(capacities) if cap == UNIT and not reserved[i]]
+    wanted = sorted([count for count in requests if count > 0], reverse=True)
+    every = range(len(capacities))
+    for count in wanted:
+        if count < UNIT:
+            break  # the fractions follow, in the loop below (plain loops: ~20 per node)
+        whole_free = [i for i in every if capacities[i] == UNIT and not reserved[i]]
         needed = -(-count // UNIT)
         if len(whole_free) < needed:
-            whole_free = sorted(range(len(capacities)), key=lambda i: reserved[i] - capacities[i])
+            whole_free = sorted(every, key=lambda i: reserved[i] - capacities[i])
         for i in whole_free[:needed]:
             take = min(UNIT, count)
             reserved[i] += take
             count -= take
-    for count in (c for c in wanted if c < UNIT):
-        fitting = (i for i, cap in enumerate(capacities) if cap - reserved[i] >= count)
-        chosen = next(fitting, None)
-        if chosen is None:
-            chosen = max(range(len(capacities)), key=lambda i: capacities[i] - reserved[i])
+    for count in wanted:
+        if count >= UNIT:
+            continue
+        for chosen in every:
+            if capacities[chosen] - reserved[chosen] >= count:
+                break
+        else:
+            chosen = max(every, key=lambda i: capacities[i] - reserved[i])
         reserved[chosen] += count
     return reserved
 

@@ -7,9 +7,11 @@ to 4 decimals (Ray's own resolution), so 0.1 + 0.2 prints as 0.3.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PendingActor, PoolStatus
+from openrag_tui.cluster.gcpause import gc_paused
 from openrag_tui.cluster.gpumemory import NOT_GPU, ActorGpuMemory
 from openrag_tui.cluster.state import DEATH_REASONS, Actor, GpuDevice
 from openrag_tui.cluster.warnings import deaths
@@ -17,6 +19,7 @@ from openrag_tui.cluster.warnings import deaths
 DECIMALS = 4
 
 
+@gc_paused()
 def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
     """The view as one JSON-ready dict: nodes, pools, pending actors and warnings."""
     state = view.state
@@ -34,8 +37,10 @@ def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
         "warnings": list(view.warnings),
         "actors_gpu_memory": [
             _gpu_memory(entry)
-            for entry in sorted(view.gpu_memory.values(), key=lambda e: (e.node_id, e.name))
-            if entry.status != NOT_GPU
+            for entry in sorted(
+                (entry for entry in view.gpu_memory.values() if entry.status != NOT_GPU),
+                key=attrgetter("node_id", "name"),
+            )
         ],
     }
 
@@ -48,7 +53,7 @@ def _gpu_memory(entry: ActorGpuMemory) -> dict[str, Any]:
         "name": entry.name,
         "pool": entry.pool,
         "node_id": entry.node_id,
-        "gpus_reserved": _round(entry.reserved),
+        "gpus_reserved": round(entry.reserved, DECIMALS) + 0.0,  # `_round`: one per actor
         "gpu_indexes": list(entry.devices),
         "memory_mib": entry.memory_mib,
         "share_mib": None if share is None else round(share, 1),

@@ -52,11 +52,13 @@ def death_sentence(dead: Sequence[Actor], since_last: bool) -> str:
     return f"{who} {verb} dead: {why}."
 
 
-def _per_actor_gpus(state: ClusterState, pool: str) -> set[int]:
-    """The distinct GPU requests (in fixed-point units) of the pool's alive actors."""
-    return {
-        units(actor.gpus) for actor in state.actors if actor.state == "ALIVE" and actor.pool == pool
-    }
+def _per_actor_gpus(state: ClusterState) -> dict[str, set[int]]:
+    """Each pool's distinct GPU requests (in fixed-point units) of its alive actors."""
+    found: dict[str, set[int]] = {}
+    for actor in state.actors:
+        if actor.state == "ALIVE" and actor.pool is not None:
+            found.setdefault(actor.pool, set()).add(units(actor.gpus))
+    return found
 
 
 def view_warnings(
@@ -81,8 +83,9 @@ def view_warnings(
     dead = deaths(state, previous)
     if dead:
         warnings.append(death_sentence(dead, since_last=previous is not None))
+    per_actor = _per_actor_gpus(state)
     for pool in pools:
-        started_with = _per_actor_gpus(state, pool.name) - {units(pool.gpus_per_actor)}
+        started_with = per_actor.get(pool.name, set()) - {units(pool.gpus_per_actor)}
         if started_with:
             amounts = " or ".join(f"{figure(GPU, count)}" for count in sorted(started_with))
             warnings.append(

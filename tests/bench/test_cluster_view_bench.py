@@ -3,13 +3,14 @@
     .venv/bin/python -m pytest tests/bench/test_cluster_view_bench.py -m bench -s
 
 1. `openrag-tui status --json` next to `ray status` on the same live cluster, same run.
-2. parse + allocation + render on generated payloads of 10, 100 and 1,000 nodes (20 actors each).
+2. parse + allocation + `status --json`'s text + render on generated payloads of 10, 100 and
+   1,000 nodes (20 actors each), with the total of what `status --json` costs and its growth.
 """
 
 from __future__ import annotations
 
+import gc
 import io
-import json
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from openrag_tui.cli.common import json_text
 from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.state import parse
 from openrag_tui.cluster.summary import view_as_dict
@@ -60,37 +62,46 @@ def test_status_json_against_ray_status(ray_cluster: TestCluster, tmp_path: Path
     )
 
 
+STEPS = ("parse", "allocate", "json", "gc after", "render")
+#: what a `status --json` costs beyond fetching: the columns the total adds up
+COUNTED = ("parse", "allocate", "json", "gc after")
+
+
 @pytest.mark.parametrize("actors_per_node", [20])
 def test_parse_allocate_render_scaling(actors_per_node: int) -> None:
+    """Each step of a refresh, then `status --json`'s text (its dict and `json_text`). The pure
+    steps pause the cyclic GC (`cluster.gcpause`); "gc after" is the young-generation collection
+    that then scans what they built, counted in the total so the pause hides nothing."""
     rows = []
     for nodes in (10, 100, 1000):
         payloads = generate_payloads(nodes, actors_per_node)
-        timings = {"parse": [], "allocate": [], "render": [], "json": []}
+        timings: dict[str, list[float]] = {step: [] for step in (*STEPS, "total")}
         for _ in range(RUNS):
             start = time.perf_counter()
             state = parse(payloads, fetched_at=0.0)
             parsed = time.perf_counter()
             view = build_view(state, POOLS, now=0.0, stale_after=6.0)
             allocated = time.perf_counter()
+            json_text(view_as_dict(view, "http://x"))
+            dumped = time.perf_counter()
+            gc.collect(0)
+            collected = time.perf_counter()
             Console(file=io.StringIO(), width=160).print(render_view(view, "http://x"))
             rendered = time.perf_counter()
-            json.dumps(view_as_dict(view, "http://x"))
-            dumped = time.perf_counter()
-            timings["parse"].append(parsed - start)
-            timings["allocate"].append(allocated - parsed)
-            timings["render"].append(rendered - allocated)
-            timings["json"].append(dumped - rendered)
+            marks = (start, parsed, allocated, dumped, collected, rendered)
+            for step, begin, end in zip(STEPS, marks, marks[1:], strict=False):
+                timings[step].append(end - begin)
+            timings["total"].append(collected - start)
         medians = {step: statistics.median(values) * 1000 for step, values in timings.items()}
         rows.append((nodes, medians))
-    print(f"\n{'nodes':>6} {'parse':>9} {'allocate':>9} {'render':>9} {'json':>9}  (ms, median)")
+    columns = (*STEPS, "total")
+    print(f"\n{'nodes':>6} " + " ".join(f"{c:>9}" for c in columns) + "  (ms, median)")
     for nodes, medians in rows:
-        cells = " ".join(
-            f"{medians[step]:9.1f}" for step in ("parse", "allocate", "render", "json")
-        )
-        print(f"{nodes:>6} {cells}")
+        print(f"{nodes:>6} " + " ".join(f"{medians[c]:9.1f}" for c in columns))
+    print(f"total: {' + '.join(COUNTED)}")
     base_nodes, base = rows[0]
     for nodes, medians in rows[1:]:
-        growth = sum(medians.values()) / sum(base.values())
-        print(
-            f"{nodes}/{base_nodes} nodes: total time x{growth:.1f} for x{nodes // base_nodes} nodes"
-        )
+        growth = medians["total"] / base["total"]
+        print(f"{nodes}/{base_nodes} nodes: total x{growth:.1f} for x{nodes // base_nodes} nodes")
+    (_, hundred), (_, thousand) = rows[1:]
+    print(f"1000/100 nodes: total x{thousand['total'] / hundred['total']:.1f} (linear: x10)")

@@ -149,3 +149,13 @@ def test_the_backend_keeps_its_history_across_reloads_unless_the_window_changes(
     env.write_text("RAY_POOL_SIZE=3\nOPENRAG_TUI_HISTORY_MINUTES=5\n")
     backend.reload_workspace()
     assert backend.history.minutes == 5.0 and backend.history is not kept
+
+
+def test_entries_are_what_their_constructor_builds() -> None:
+    """Each entry is built without `__init__`: its share and over-share are what it derives."""
+    from dataclasses import replace
+
+    entries = actor_gpu_memory(parse(with_nvml(TYPICAL), 0.0)).values()
+    assert any(entry.over_share for entry in entries)
+    for entry in entries:
+        assert vars(replace(entry)) == vars(entry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,19 @@ def test_generated_payloads_parse() -> None:
     assert len(state.placement_groups) == 1
     trainer = next(actor for actor in state.actors if actor.class_name == "Trainer")
     assert trainer.required == {"GPU": 1.0}
+
+
+def test_parsed_objects_are_what_their_constructors_build() -> None:
+    """`parse` builds actors, nodes, GPUs and processes without `__init__` (`built`): each
+    equals a constructed copy, derived fields (an actor's pool and owner) included."""
+    payloads = generate_payloads(3, 12)
+    payloads["nodes_summary"]["data"]["summary"][0]["gpus"] = nvml_gpus(2)
+    state = parse(payloads, 0.0)
+    objects = [*state.actors, *state.nodes]
+    objects += [gpu for node in state.nodes for gpu in node.gpu_devices]
+    objects += [p for node in state.nodes for gpu in node.gpu_devices for p in gpu.processes]
+    assert {type(o).__name__ for o in objects} == {"Actor", "Node", "GpuDevice", "GpuProcess"}
+    for parsed in objects:
+        constructed = replace(parsed)
+        assert constructed == parsed and vars(constructed) == vars(parsed)
+    assert {actor.pool for actor in state.actors} == {"indexer", "marker", None}
