@@ -14,8 +14,9 @@ whole, so a second write leaves no duplicate.
 
 It keeps as many pool tasks running as the pools have slots, and runs them on the indexer's
 actors directly, on slots its `PoolClient` leases (no supervisor hop per task). Small files
-share a task: a group of them, sized to last about GROUP_SECONDS at the pace files have been
-going, one after the other in one worker; each keeps its own claim and its own outcome.
+share a task: a group of them, sized to take about GROUP_SECONDS of a worker's CPU at the pace
+files have been going, one after the other in one worker; each keeps its own claim and its own
+outcome.
 
 A batch into OpenRAG (`target` openrag) goes through `openrag.runner` instead of the pools: as
 many files at once as OpenRAG has room for (`openrag.lane`), each followed until its task ends;
@@ -67,7 +68,7 @@ COORDINATOR_NAME = "ortui-coordinator"
 LIMIT_SECONDS = 5.0
 MIN_IN_FLIGHT = 4
 #: files one indexer task may take (small files share a task: its fixed cost, a call each way,
-#: is more than a small file's own work), and the time such a task should last about
+#: is more than a small file's own work), and the CPU time such a task should take about
 GROUP_FILES = 8
 GROUP_SECONDS = 0.05
 MAX_FILE_ATTEMPTS = 3
@@ -127,7 +128,7 @@ class Coordinator:
         self._batches: dict[str, BatchProgress] = {}
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._pool_tasks = 0  # pool tasks running for `_running`'s files (a group is one)
-        self._file_seconds: float | None = None  # a file's time in a worker, on average
+        self._file_seconds: float | None = None  # a file's CPU in a worker, on average
         self._wake = asyncio.Event()
         self._outage: str | None = None  # why files wait, while a service does not answer
         self._resume_at = {"pools": 0.0, "openrag": 0.0}
@@ -231,8 +232,8 @@ class Coordinator:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
 
     def _group_size(self) -> int:
-        """Files one indexer task takes: as many as last about GROUP_SECONDS at the pace
-        files have been going (one while that is not known), at most GROUP_FILES."""
+        """Files one indexer task takes: as many as take about GROUP_SECONDS of a worker's CPU
+        at the pace files have been going (one while that is not known), at most GROUP_FILES."""
         if self._file_seconds is None:
             return 1
         return max(1, min(GROUP_FILES, int(GROUP_SECONDS / max(self._file_seconds, 1e-6))))
