@@ -30,10 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -136,6 +136,8 @@ class Coordinator:
         self._auth_retry_at = 0.0
         self._openrag = OpenRagRunner(self._ledger, where.volume, self._wake.set)
         self._indexer = PoolClient("indexer", holder=COORDINATOR_NAME)
+        self._volume_prefix = os.path.join(where.volume, "")
+        self._outputs = str(where.outputs)
         loop = asyncio.get_running_loop()
         for task in self._ledger.in_openrag():
             key = (task.batch_id, task.index)
@@ -483,11 +485,12 @@ class Coordinator:
             and task.error is None
             and not self._ledger.written_before(batch.partition, task.path, key)
         )
-        # the path is the real one recorded at submission, checked again by its hashing
-        relative = Path(task.path).relative_to(self._where.volume).as_posix()
+        # the path is the real one recorded at submission (inside the volume), checked again
+        # by its hashing
+        relative = task.path.removeprefix(self._volume_prefix)
         return work.Job(
             task.path, relative, batch.partition, digest, batch.metadata, batch.force, config,
-            str(self._where.outputs), str(self._where.volume), first_write,
+            self._outputs, str(self._where.volume), first_write,
         )  # fmt: skip
 
     async def _claim(

@@ -11,6 +11,7 @@ actor died can simply run again: the sink replaces the document as a whole.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from openrag_tui.indexing.embedders import EmbedderConfig, make_embedder
 from openrag_tui.indexing.errors import DocumentError, TaskFailed, Unavailable, plain_reason
 from openrag_tui.indexing.loaders import Document, load
 from openrag_tui.indexing.milvus import store
-from openrag_tui.indexing.sinks import Indexed, make_sink
+from openrag_tui.indexing.sinks import Indexed, Sink, make_sink
 from openrag_tui.pools.tasks import task
 from openrag_tui.pools.workers import failure_line
 
@@ -59,6 +60,12 @@ def embedder_of(config: BatchConfig) -> EmbedderConfig:
         base_url=config.embedder_url,
         env_file=config.env_file,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _sink(name: str, outputs: str, volume: str, vdb_uri: str, collection: str) -> Sink:
+    """The process's sink for these settings, made once (a files sink resolves its volume)."""
+    return make_sink(name, Path(outputs), Path(volume), vdb_uri, collection)
 
 
 @task("index.convert")
@@ -116,8 +123,6 @@ def finish(job: Job, document: Any) -> Outcome:
         job.source, job.relative, job.partition, job.digest, document.markdown, chunks,
         job.metadata, vectors, job.first_write,
     )  # fmt: skip
-    sink = make_sink(
-        config.sink, Path(job.outputs), Path(job.volume), config.vdb_uri, config.collection
-    )
+    sink = _sink(config.sink, job.outputs, job.volume, config.vdb_uri, config.collection)
     output, _written = sink.write(indexed, job.force)
     return Outcome(document.page_count, len(chunks), output)
