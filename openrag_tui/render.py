@@ -9,19 +9,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
-from openrag_tui.cluster.gpumemory import MEASURED, NOT_GPU, ActorGpuMemory
-from openrag_tui.cluster.history import History, summary
 from openrag_tui.config.pools import FACTS, OPENRAG, OURS
 from openrag_tui.formats import DASH, count, plain, safe
-from openrag_tui.indexing.openrag.queue import OpenRagQueue
-from openrag_tui.indexing.vectorstatus import VectorStoreStatus
+
+if TYPE_CHECKING:  # the panel draws its first frame before the cluster's modules load
+    from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PoolStatus
+    from openrag_tui.cluster.gpumemory import ActorGpuMemory
+    from openrag_tui.cluster.history import History
+    from openrag_tui.indexing.openrag.queue import OpenRagQueue
+    from openrag_tui.indexing.vectorstatus import VectorStoreStatus
 
 #: (reserved_by key, glyph, style) in the order the bar draws them
 BAR_PARTS: tuple[tuple[str, str, str], ...] = (
@@ -134,6 +137,9 @@ def memory_text(entries: Iterable[ActorGpuMemory], history: History | None = Non
     """GPU memory one actor of a pool holds (`entries`: its actors'): median/max over the
     history (else now), and the share it reserves, e.g. `9.8/12 of 20G`; `?` when NVML does
     not say."""
+    from openrag_tui.cluster.gpumemory import MEASURED, NOT_GPU
+    from openrag_tui.cluster.history import summary
+
     gpu = [e for e in entries if e.status != NOT_GPU]
     if not gpu:
         return DASH

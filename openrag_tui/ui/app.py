@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -14,22 +14,17 @@ from textual.binding import BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from openrag_tui.cluster.processes import processes_summary
-from openrag_tui.cluster.targets import LifecycleError, LocalHead, start_question
 from openrag_tui.formats import safe, safe_lines
-from openrag_tui.ui.backend import Backend, ClientFactory
+from openrag_tui.ui.backend import Backend
 from openrag_tui.ui.keys import CHANGING_ACTIONS, key, keymap_path, load_keymap, refused_key
 from openrag_tui.ui.messages import EnvReloaded
-from openrag_tui.ui.screens.batches import BatchesScreen
-from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
-from openrag_tui.ui.screens.confirm import ConfirmScreen
-from openrag_tui.ui.screens.env_editor import EnvEditorScreen
-from openrag_tui.ui.screens.help import HelpScreen
 from openrag_tui.ui.screens.main import MainScreen
-from openrag_tui.ui.screens.search import SearchScreen
 from openrag_tui.ui.styles import stylesheet
 from openrag_tui.ui.workers import OneAtATime
-from openrag_tui.workspace import Workspace, display_path
+
+if TYPE_CHECKING:  # the other screens load when first opened: the panel draws before
+    from openrag_tui.ui.backend import ClientFactory
+    from openrag_tui.workspace import Workspace
 
 #: how often the panel looks for edits made to the .env outside it (seconds)
 ENV_WATCH_SECONDS = 2.0
@@ -111,6 +106,9 @@ class OpenRagApp(App[int]):
     # ------------------------------------------------------------ actions
 
     def action_help(self) -> None:
+        from openrag_tui.ui.screens.help import HelpScreen
+        from openrag_tui.workspace import display_path
+
         if isinstance(self.screen, HelpScreen):
             return
         title = "panel" if isinstance(self.screen, MainScreen) else self.screen.__class__.__name__
@@ -118,14 +116,20 @@ class OpenRagApp(App[int]):
         self.push_screen(HelpScreen(title, bindings, display_path(self.keymap_file)))
 
     def action_open_batches(self) -> None:
+        from openrag_tui.ui.screens.batches import BatchesScreen
+
         if not isinstance(self.screen, BatchesScreen):
             self.push_screen(BatchesScreen())
 
     def action_open_search(self, partition: str = "") -> None:
+        from openrag_tui.ui.screens.search import SearchScreen
+
         if not isinstance(self.screen, SearchScreen):
             self.push_screen(SearchScreen(partition))
 
     def action_open_env_editor(self) -> None:
+        from openrag_tui.ui.screens.env_editor import EnvEditorScreen
+
         if not isinstance(self.screen, EnvEditorScreen):
             self.push_screen(EnvEditorScreen())
 
@@ -139,6 +143,10 @@ class OpenRagApp(App[int]):
     def _confirm_start(self) -> None:
         """Say what a start will start, and where, and ask (a cluster.yaml is read here, off
         the UI thread); nothing is started when a cluster already answers."""
+        from openrag_tui.cluster.targets import LifecycleError, start_question
+        from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
+        from openrag_tui.ui.screens.confirm import ConfirmScreen
+
         try:
             target = self.backend.cluster_target()
             if self.backend.cluster_answers():
@@ -165,6 +173,11 @@ class OpenRagApp(App[int]):
     @work(thread=True, exit_on_error=False, group="lifecycle")
     def _confirm_stop(self) -> None:
         """Say exactly what a stop ends (a local `ray stop` ends every Ray process here)."""
+        from openrag_tui.cluster.processes import processes_summary
+        from openrag_tui.cluster.targets import LocalHead
+        from openrag_tui.ui.screens.cluster_log import ClusterLogScreen
+        from openrag_tui.ui.screens.confirm import ConfirmScreen
+
         details = None
         try:
             target = self.backend.cluster_target()
@@ -215,6 +228,8 @@ class OpenRagApp(App[int]):
 
     def _watch_env(self) -> None:
         """Pick up edits made elsewhere (another operator, an editor on the head node)."""
+        from openrag_tui.workspace import display_path
+
         try:
             if self.backend.env_changed_on_disk():
                 workspace = self.backend.reload_workspace()

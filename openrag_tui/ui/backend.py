@@ -17,33 +17,26 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from openrag_tui.cluster import logs
-from openrag_tui.cluster.allocation import ClusterView
-from openrag_tui.cluster.dashboard import DashboardClient
-from openrag_tui.cluster.history import History
-from openrag_tui.cluster.lifecycle import ClusterRun, start_run, stop_run
-from openrag_tui.cluster.logs import LogLine, LogTail, Selection, StreamEnded
-from openrag_tui.cluster.planner import measured_memory
-from openrag_tui.cluster.processes import ProcessStream, RayProcess, ray_processes
-from openrag_tui.cluster.refresh import read_view
-from openrag_tui.cluster.state import Actor, ClusterState
-from openrag_tui.cluster.targets import Target, choose_target
-from openrag_tui.cluster.warnings import death_sentence, deaths
-from openrag_tui.config import set_env_values
 from openrag_tui.config.pools import POOLS
-from openrag_tui.indexing.autopilot_log import AutopilotStatus, read_status
-from openrag_tui.indexing.batch import BatchProgress, FileTask
-from openrag_tui.indexing.ledger import LedgerReader
-from openrag_tui.indexing.openrag.queue import OpenRagQueue
-from openrag_tui.indexing.paths import Where
-from openrag_tui.indexing.plan import plan_batch
-from openrag_tui.indexing.vectorstatus import VectorStoreStatus, vector_store_status
-from openrag_tui.workspace import Workspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the rest loads when first used: the panel draws before it needs them
+    from openrag_tui.cluster.allocation import ClusterView
+    from openrag_tui.cluster.dashboard import DashboardClient
+    from openrag_tui.cluster.history import History
+    from openrag_tui.cluster.lifecycle import ClusterRun
+    from openrag_tui.cluster.logs import LogLine, LogTail, Selection, StreamEnded
+    from openrag_tui.cluster.processes import ProcessStream, RayProcess
+    from openrag_tui.cluster.state import Actor, ClusterState
+    from openrag_tui.cluster.targets import Target
+    from openrag_tui.indexing.autopilot_log import AutopilotStatus
+    from openrag_tui.indexing.batch import BatchProgress, FileTask
+    from openrag_tui.indexing.openrag.queue import OpenRagQueue
+    from openrag_tui.indexing.paths import Where
     from openrag_tui.indexing.search import Results
+    from openrag_tui.indexing.vectorstatus import VectorStoreStatus
+    from openrag_tui.workspace import Workspace
 
-ClientFactory = Callable[[Workspace], DashboardClient]
+ClientFactory = Callable[["Workspace"], "DashboardClient"]
 _log = logging.getLogger(__name__)
 
 
@@ -75,9 +68,19 @@ class Backend:
         self._client_factory = client_factory or (lambda ws: ws.client())
         self._client: DashboardClient | None = None
         self._previous: ClusterState | None = None
-        self.history = History(workspace.settings.history_minutes)
+        self._history: History | None = None
         self._logs: DashboardClient | None = None
         self._lock = threading.Lock()  # the poll thread and a reloading thread share the client
+
+    @property
+    def history(self) -> History:
+        """The last minutes of the cluster's figures, kept from the first poll on."""
+        with self._lock:
+            if self._history is None:
+                from openrag_tui.cluster.history import History
+
+                self._history = History(self.workspace.settings.history_minutes)
+            return self._history
 
     @property
     def dashboard_url(self) -> str:
@@ -91,7 +94,11 @@ class Backend:
         with self._lock:
             if self._client is None:
                 self._client = self._client_factory(self.workspace)
+                self._client.prefetch()  # the dashboard answers while the modules below load
             client, settings, previous = self._client, self.workspace.settings, self._previous
+        from openrag_tui.cluster.refresh import read_view
+        from openrag_tui.cluster.warnings import death_sentence, deaths
+
         view = read_view(client, settings, clock=self.clock)
         self._previous = view.state
         self.history.record_cluster(view, view.gpu_memory, view.state.fetched_at)
@@ -103,9 +110,9 @@ class Backend:
         next poll gets a new client (a poll in flight finishes with the old one)."""
         workspace = self.workspace.reloaded()
         minutes = workspace.settings.history_minutes
-        if minutes != self.history.minutes:  # a new window: the samples of the old one go
-            self.history = History(minutes)
         with self._lock:
+            if self._history is not None and minutes != self._history.minutes:
+                self._history = None  # a new window: the samples of the old one go
             logs_client = self._logs
             self.workspace, self._client, self._logs = workspace, None, None
         if logs_client is not None:  # a follow in flight keeps its own session
@@ -118,11 +125,15 @@ class Backend:
 
     def cluster_target(self) -> Target:
         """What start and stop act on (cluster.yaml or a local head); raises LifecycleError."""
+        from openrag_tui.cluster.targets import choose_target
+
         workspace = self.workspace
         return choose_target(workspace.settings, workspace.location.path.parent)
 
     def ray_processes(self) -> list[RayProcess]:
         """What a local `ray stop` would end on this machine."""
+        from openrag_tui.cluster.processes import ray_processes
+
         return ray_processes()
 
     def cluster_answers(self) -> bool:
@@ -134,16 +145,22 @@ class Backend:
             client.close()
 
     def start_run(self, target: Target) -> ClusterRun:
+        from openrag_tui.cluster.lifecycle import start_run
+
         workspace = self.workspace
         return start_run(target, workspace.settings, workspace.location.path, workspace.client())
 
     def stop_run(self, target: Target) -> ClusterRun:
+        from openrag_tui.cluster.lifecycle import stop_run
+
         workspace = self.workspace
         return stop_run(target, workspace.settings, workspace.location.path, workspace.client())
 
     def cli_process(self, *args: str) -> ProcessStream:
         """Our own CLI in a child process, on this .env: Ray's driver, and whatever its C++ core
         prints, stay out of the panel's process and terminal; its JSON lines are the progress."""
+        from openrag_tui.cluster.processes import ProcessStream
+
         workspace = self.workspace
         argv = [sys.executable, "-m", "openrag_tui", *args]
         argv += ["--env", str(workspace.location.path), "--dashboard", workspace.dashboard_url]
@@ -160,27 +177,37 @@ class Backend:
 
     def autopilot_status(self) -> AutopilotStatus:
         """The autopilot as its files beside the ledger show it (no Ray)."""
+        from openrag_tui.indexing.autopilot_log import read_status
+
         return read_status(self.where(), steps=1)
 
     def measured_memory(self, view: ClusterView) -> dict[str, float | None]:
         """Per pool, the median GPU memory of one actor over the panel's history."""
+        from openrag_tui.cluster.planner import measured_memory
+
         samples = self.history.actor_samples(view.gpu_memory)
         return {pool: measured_memory(view.gpu_memory, pool, samples) for pool in POOLS}
 
     def where(self) -> Where:
         """Where this .env's data volume, ledger and outputs are."""
+        from openrag_tui.indexing.paths import Where
+
         workspace = self.workspace
         return Where.of(workspace.settings, workspace.location.path.parent)
 
     def check_batch(self, path: str, partition: str | None) -> tuple[str, ...]:
         """Check a batch as `index` will (without the cluster); its notes, or the ValueError
         (BadPath, BadPartition, BadInput) that says why it would be refused."""
+        from openrag_tui.indexing.plan import plan_batch
+
         workspace = self.workspace
         request = plan_batch(workspace.settings, self.where(), [path], partition or "check")
         return request.notes
 
     def vector_store(self) -> VectorStoreStatus:
         """The vector store, as fast as `status` reads it (no Milvus client)."""
+        from openrag_tui.indexing.vectorstatus import vector_store_status
+
         workspace = self.workspace
         try:
             where = self.where()
@@ -209,6 +236,8 @@ class Backend:
         return search(workspace.settings, partition, query, top, str(workspace.location.path))
 
     def list_batches(self) -> list[BatchProgress]:
+        from openrag_tui.indexing.ledger import LedgerReader
+
         return LedgerReader(self.where().ledger).batches()
 
     # logs: their own dashboard client, since following holds its connections open
@@ -221,9 +250,13 @@ class Backend:
 
     def log_selection(self, name: str) -> Selection:
         """The actors NAME stands for now (LogsError when none)."""
+        from openrag_tui.cluster import logs
+
         return logs.resolve(logs.read_state(self._logs_client()), name)
 
     def log_tail(self, actor: Actor, lines: int, label: str) -> LogTail:
+        from openrag_tui.cluster import logs
+
         return logs.tail(self._logs_client(), actor, lines, label=label)
 
     def follow_logs(
@@ -233,6 +266,8 @@ class Backend:
         stop: threading.Event,
         labels: Mapping[str, str],
     ) -> Iterator[LogLine | StreamEnded]:
+        from openrag_tui.cluster import logs
+
         return logs.follow(self._logs_client(), actors, lines, stop, labels=labels)
 
     def sample_indexing(self) -> None:
@@ -250,6 +285,8 @@ class Backend:
         )
 
     def batch_files(self, batch_id: str) -> list[FileTask]:
+        from openrag_tui.indexing.ledger import LedgerReader
+
         return LedgerReader(self.where().ledger).files(batch_id)
 
     def set_env(
@@ -257,6 +294,8 @@ class Backend:
     ) -> Workspace:
         """Save through the round-trip editor; raises EnvEditRefused, or EnvFileChanged when a
         key no longer holds the value in `expected` (what the operator saw when editing)."""
+        from openrag_tui.config import set_env_values
+
         set_env_values(self.workspace.env, updates, expected=expected)
         return self.reload_workspace()
 

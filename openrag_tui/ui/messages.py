@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
 
-from openrag_tui.cluster.allocation import ClusterView
+if TYPE_CHECKING:
+    from openrag_tui.cluster.allocation import ClusterView
 
 
 class ViewRead(Message):

@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 from openrag_tui.config import Settings
 from openrag_tui.indexing.batch import FileState, config_of
 from openrag_tui.indexing.ledger import Ledger
+from openrag_tui.ui.screens import main as main_screen
 from openrag_tui.ui.screens.batches import BatchesScreen, SubmitScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
 from tests.ui.conftest import FROZEN_NOW, settle, wait_for
@@ -128,8 +129,11 @@ async def test_the_screen_reads_the_ledger_on_its_clock_not_in_a_loop(
         return real()
 
     monkeypatch.setattr(app.backend, "list_batches", counted)
+    # the main screen samples the ledger too (indexing rates), on its own 5 s clock: not here
+    monkeypatch.setattr(main_screen, "VECTOR_STORE_SECONDS", 3600.0)
     async with app.run_test(size=(100, 30)) as pilot:
         await _open(pilot)
+        await app.workers.wait_for_complete()  # its first sample may still be out
         settled = len(reads)
         await pilot.pause(1.0)  # less than the 2 s refresh: no read is due
         assert len(reads) == settled

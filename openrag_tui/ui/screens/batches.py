@@ -17,7 +17,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.widgets import Checkbox, Footer, Input, Static
+from textual.widgets import Checkbox, Input, Static
 
 from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
 from openrag_tui.formats import DASH, duration, fraction, plain, rate, shorten_middle
@@ -28,6 +28,7 @@ from openrag_tui.ui.backend import child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.screens.base import PanelModal, PanelScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
+from openrag_tui.ui.widgets.footer import PanelFooter
 from openrag_tui.ui.widgets.table import KeyedTable
 from openrag_tui.ui.workers import OneAtATime
 from openrag_tui.workspace import display_path
@@ -163,7 +164,7 @@ class BatchesScreen(PanelScreen):
         yield BatchesTable(id="batch-table")
         yield Static(id="batch-detail")
         yield Static(id="batch-action")
-        yield Footer(compact=True, show_command_palette=False)
+        yield PanelFooter()
 
     def on_mount(self) -> None:
         self.query_one("#batch-action").display = False

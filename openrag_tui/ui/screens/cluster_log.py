@@ -12,12 +12,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from openrag_tui.cluster.lifecycle import ClusterRun
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import ClusterChanged
 from openrag_tui.ui.screens.base import PanelScreen
+from openrag_tui.ui.widgets.footer import PanelFooter
 
 #: lines kept in the pane (Ray's output of one start or stop is a few hundred at most)
 MAX_LINES = 5_000
@@ -39,7 +40,7 @@ class ClusterLogScreen(PanelScreen):
     def compose(self) -> ComposeResult:
         yield Static(id="run-status")
         yield Log(id="run-log", max_lines=MAX_LINES, highlight=False)
-        yield Footer(compact=True, show_command_palette=False)
+        yield PanelFooter()
 
     def on_mount(self) -> None:
         self._show_status()

@@ -15,7 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from openrag_tui.config import (
     FIELDS,
@@ -33,6 +33,7 @@ from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import EnvReloaded
 from openrag_tui.ui.screens.base import PanelModal, PanelScreen
 from openrag_tui.ui.screens.confirm import ConfirmScreen
+from openrag_tui.ui.widgets.footer import PanelFooter
 from openrag_tui.ui.widgets.table import KeyedTable
 from openrag_tui.workspace import Workspace, display_path
 
@@ -71,7 +72,7 @@ class EnvEditorScreen(PanelScreen):
         yield Static(id="env-path")
         yield EnvTable(id="env-table")
         yield Static(id="env-detail")
-        yield Footer(compact=True, show_command_palette=False)
+        yield PanelFooter()
 
     def on_mount(self) -> None:
         self._fill()

@@ -15,7 +15,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import Footer, Input, RichLog, Static
+from textual.widgets import Input, RichLog, Static
 
 from openrag_tui.cluster.dashboard import DashboardError
 from openrag_tui.cluster.logs import (
@@ -29,6 +29,7 @@ from openrag_tui.cluster.logs import (
 from openrag_tui.formats import plain, safe
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.screens.base import PanelScreen
+from openrag_tui.ui.widgets.footer import PanelFooter
 
 LINES = 200
 #: lines the screen keeps (follow mode appends): older ones fall off
@@ -63,7 +64,7 @@ class LogsScreen(PanelScreen):
         yield RichLog(id="logs-text", max_lines=KEPT_LINES, wrap=False, markup=False)
         yield Static(id="logs-status")
         yield Input(placeholder="search the log (enter)", id="logs-search")
-        yield Footer(compact=True, show_command_palette=False)
+        yield PanelFooter()
 
     def on_mount(self) -> None:
         self.query_one("#logs-search").display = False

@@ -17,13 +17,9 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
-from openrag_tui.cluster.allocation import ClusterView, PoolStatus
-from openrag_tui.cluster.dashboard import DashboardError
-from openrag_tui.cluster.processes import ProcessStream, StreamCancelled, StreamTimeout
 from openrag_tui.formats import plain
-from openrag_tui.indexing.openrag.queue import OpenRagQueue
 from openrag_tui.render import (
     bar_legend_parts,
     openrag_line,
@@ -35,11 +31,9 @@ from openrag_tui.ui.backend import Backend, child_events
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.messages import ClusterChanged, EnvReloaded, ReadFailed, ViewRead
 from openrag_tui.ui.screens.base import PanelScreen
-from openrag_tui.ui.screens.confirm import ConfirmScreen
-from openrag_tui.ui.screens.node_detail import NodeDetailScreen
-from openrag_tui.ui.screens.scale_dialog import ScaleScreen
 from openrag_tui.ui.widgets.cluster_tables import SORTS, NodesTable, PoolsTable
 from openrag_tui.ui.widgets.fitted import FittedLine, Part
+from openrag_tui.ui.widgets.footer import PanelFooter
 from openrag_tui.ui.widgets.status_bar import Freshness, StatusBar
 from openrag_tui.ui.widgets.textbox import TextBox
 from openrag_tui.ui.workers import OneAtATime
@@ -57,9 +51,12 @@ INTERVALS = (1.0, 2.0, 5.0, 10.0, 30.0)
 ENV_PROBLEMS_SHOWN = 4
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the cluster's modules load in the first poll's thread
+    from openrag_tui.cluster.allocation import ClusterView, PoolStatus
+    from openrag_tui.cluster.processes import ProcessStream
     from openrag_tui.config import Settings
     from openrag_tui.indexing.autopilot_log import AutopilotStatus
+    from openrag_tui.indexing.openrag.queue import OpenRagQueue
 
 
 def autopilot_line(status: AutopilotStatus, settings: Settings, now: float | None = None) -> Text:
@@ -149,6 +146,7 @@ class MainScreen(PanelScreen):
         self._vector_flight = OneAtATime("vector-store")
         self._next_poll: Timer | None = None
         self._unshown: ClusterView | None = None
+        self._looked_at_services = False
         self.requested: dict[str, int] = {}  # the last size asked of each pool from here
         self._resizes: dict[str, threading.Event] = {}  # set to stop a superseded resize
         self._pool_progress: dict[str, Text] = {}
@@ -168,7 +166,7 @@ class MainScreen(PanelScreen):
             yield TextBox(id="pending")
             yield TextBox(id="warnings")
             yield TextBox(id="env-problems")
-        yield Footer(compact=True, show_command_palette=False)
+        yield PanelFooter()
 
     def on_mount(self) -> None:
         self.query_one("#banner").display = False
@@ -182,8 +180,7 @@ class MainScreen(PanelScreen):
         self.set_interval(1.0, self._show_status)
         self.set_interval(VECTOR_STORE_SECONDS, self._look_at_vector_store)
         self.query_one(NodesTable).focus()
-        self._poll()
-        self._look_at_vector_store()
+        self._poll()  # the vector store's first look waits for its result (see _arm_next_poll)
 
     def _look_at_vector_store(self) -> None:
         self._vector_flight.start(self, self._read_vector_store)
@@ -220,6 +217,8 @@ class MainScreen(PanelScreen):
         self._poll_flight.start(self, self._read_cluster)
 
     def _read_cluster(self) -> None:
+        from openrag_tui.cluster.dashboard import DashboardError
+
         try:
             self.post_message(ViewRead(*self.backend.read_view()))
         except DashboardError as error:
@@ -233,6 +232,9 @@ class MainScreen(PanelScreen):
 
     def _arm_next_poll(self, delay: float) -> None:
         self._poll_flight.release()
+        if not self._looked_at_services:  # its modules load once the first figures are drawn
+            self._looked_at_services = True
+            self.call_after_refresh(self._look_at_vector_store)
         if not self.paused:
             self._next_poll = self.set_timer(delay, self._poll)
 
@@ -436,6 +438,8 @@ class MainScreen(PanelScreen):
             self.app.push_screen(LogsScreen([pool]))
 
     def action_scale_dialog(self) -> None:
+        from openrag_tui.ui.screens.scale_dialog import ScaleScreen
+
         pool = self._selected_pool()
         if pool is not None:
             self.app.push_screen(ScaleScreen(pool), lambda size: self._ask_for_size(pool, size))
@@ -479,6 +483,8 @@ class MainScreen(PanelScreen):
         )
 
     def _follow_child(self, label: str, start: Callable[[], ProcessStream]) -> None:
+        from openrag_tui.cluster.processes import StreamTimeout
+
         stream = start()
         said = ""
         try:
@@ -498,6 +504,8 @@ class MainScreen(PanelScreen):
         self.app.call_from_thread(self._look_at_vector_store)
 
     def _ask_for_size(self, pool: PoolStatus, size: int | None) -> None:
+        from openrag_tui.ui.screens.confirm import ConfirmScreen
+
         if size is None or size == self.requested.get(pool.name, pool.target):
             return
         if size > 0:
@@ -528,6 +536,8 @@ class MainScreen(PanelScreen):
 
     def _follow_resize(self, pool: str, size: int, stop: threading.Event) -> None:
         """Follow `openrag-tui scale --jsonl`: its progress events, then its result or error."""
+        from openrag_tui.cluster.processes import StreamCancelled, StreamTimeout
+
         stream = self.backend.scale_process(pool, size)
         said = ""
         ok = False
@@ -563,6 +573,8 @@ class MainScreen(PanelScreen):
         box.update(Text("\n").join(self._pool_progress.values()))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        from openrag_tui.ui.screens.node_detail import NodeDetailScreen
+
         if isinstance(event.data_table, NodesTable) and self.view is not None:
             node_id = event.row_key.value
             for node in self.view.nodes:

@@ -14,12 +14,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from openrag_tui.formats import plain, shorten_middle
 from openrag_tui.indexing.milvus import Hit
 from openrag_tui.ui.keys import key
 from openrag_tui.ui.screens.base import PanelModal, PanelScreen
+from openrag_tui.ui.widgets.footer import PanelFooter
 from openrag_tui.ui.widgets.table import KeyedTable
 
 TOP = 10
@@ -50,7 +51,7 @@ class SearchScreen(PanelScreen):
         yield Static(id="search-said")
         yield ResultsTable(id="search-results")
         yield Static(id="search-excerpt")
-        yield Footer(compact=True, show_command_palette=False)
+        yield PanelFooter()
 
     def on_mount(self) -> None:
         target = "#search-query" if self.partition else "#search-partition"

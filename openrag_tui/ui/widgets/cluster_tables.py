@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from openrag_tui.cluster.allocation import ClusterView, NodeAllocation
-from openrag_tui.cluster.history import History
 from openrag_tui.formats import DASH, shorten_middle
 from openrag_tui.render import (
     amount,
@@ -27,6 +26,10 @@ from openrag_tui.render import (
     spark,
 )
 from openrag_tui.ui.widgets.table import Drawn, KeyedTable
+
+if TYPE_CHECKING:
+    from openrag_tui.cluster.allocation import ClusterView, NodeAllocation
+    from openrag_tui.cluster.history import History
 
 NODE_WIDTH = (10, 40)  # the node's name shrinks within these to leave the figures whole
 BAR_WIDTH = (6, 12)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from openrag_tui.ui.widgets.textbox import same
+
 
 @dataclass(frozen=True)
 class Part:
@@ -41,7 +43,15 @@ class FittedLine(Widget):
         self._parts: list[Part] = []
 
     def show(self, parts: Iterable[Part]) -> None:
-        self._parts = list(parts)
+        """Show these parts; the same parts again draw nothing (the status line is given
+        every second and after every refresh, and changes about once a second)."""
+        parts = list(parts)
+        if len(parts) == len(self._parts) and all(
+            new.keep == old.keep and same(new.text, old.text)
+            for new, old in zip(parts, self._parts, strict=True)
+        ):
+            return
+        self._parts = parts
         self.refresh()
 
     def render(self) -> Text:

@@ -6,13 +6,15 @@ STALE, PAUSED, READ-ONLY and errors are the last to go, and a part is dropped wh
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from openrag_tui.cluster.allocation import ClusterView
-from openrag_tui.cluster.refresh import STALE_AFTER_INTERVALS
 from openrag_tui.formats import plain
 from openrag_tui.ui.widgets.fitted import FittedLine, Part, fit
+
+if TYPE_CHECKING:
+    from openrag_tui.cluster.allocation import ClusterView
 
 SEPARATOR = " │ "
 
@@ -34,6 +36,8 @@ class Freshness:
 
     @property
     def stale(self) -> bool:
+        from openrag_tui.cluster.refresh import STALE_AFTER_INTERVALS  # with the first view
+
         age = self.age
         return self.failing or (age is not None and age > STALE_AFTER_INTERVALS * self.interval)
 
