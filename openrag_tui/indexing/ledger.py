@@ -8,7 +8,6 @@ last committed state, from which the coordinator resumes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -476,6 +475,8 @@ class Ledger(LedgerReader):
             return True
         if not self._group_commits:
             return False
+        import asyncio  # here: the readers (`status`, the panel) never need it
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
