@@ -90,7 +90,7 @@ class FrameClock:
         self.app = app
         #: when each frame whose tables were all sized was drawn: (wall, the UI thread's CPU)
         self.drawn: list[tuple[float, float]] = []
-        self.shown: list[float] = []  # when the main screen had shown each view
+        self.shown: list[tuple[float, float]] = []  # when the main screen had shown each view
         display = app._display
 
         def timed(screen, renderable) -> None:
@@ -101,6 +101,17 @@ class FrameClock:
             display(screen, renderable)
 
         app._display = timed
+
+    def _nothing_to_draw(self) -> bool:
+        """No widget waits to be drawn or laid out, the screen neither (Textual's flags)."""
+        screen = self.app.screen
+        widgets = [screen, *screen.walk_children()]
+        return not (
+            screen._dirty_widgets
+            or screen._scroll_required
+            or any(w._repaint_required or w._layout_required for w in widgets)
+            or self._tables_pending()
+        )
 
     def _tables_pending(self) -> bool:
         return any(
@@ -115,7 +126,7 @@ class FrameClock:
 
         def shown(view: ClusterView) -> None:
             show(view)
-            self.shown.append(time.perf_counter())
+            self.shown.append((time.perf_counter(), time.thread_time()))
 
         screen._show_view = shown
 
@@ -123,13 +134,16 @@ class FrameClock:
         self, since: tuple[float, float], timeout: float = 30.0, view: bool = True
     ) -> tuple[float, float]:
         """Wall and UI-thread CPU seconds from `since` to the first frame with every table
-        sized drawn after it (and after the screen showed a view handed in after `since`)."""
+        sized drawn after it (and after the screen showed a view handed in after `since`);
+        a view that changes nothing on screen draws no frame: then until it was shown."""
         deadline = time.perf_counter() + timeout
         while True:
-            after = [at for at in self.shown if at > since[0]] if view else [since[0]]
-            done = [(wall, cpu) for wall, cpu in self.drawn if after and wall > after[0]]
+            after = [at for at in self.shown if at[0] > since[0]] if view else [since]
+            done = [(wall, cpu) for wall, cpu in self.drawn if after and wall > after[0][0]]
             if done:
                 return done[0][0] - since[0], done[0][1] - since[1]
+            if after and view and self._nothing_to_draw():
+                return after[0][0] - since[0], after[0][1] - since[1]
             if time.perf_counter() > deadline:
                 raise TimeoutError("no frame drawn")
             await asyncio.sleep(0.001)
