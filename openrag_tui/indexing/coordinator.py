@@ -69,7 +69,7 @@ LIMIT_SECONDS = 5.0
 MIN_IN_FLIGHT = 4
 #: files one indexer task may take (small files share a task: its fixed cost, a call each way,
 #: is more than a small file's own work), and the CPU time such a task should take about
-GROUP_FILES = 8
+GROUP_FILES = 16
 GROUP_SECONDS = 0.05
 MAX_FILE_ATTEMPTS = 3
 POLL_SECONDS = 1.0
