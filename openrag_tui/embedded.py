@@ -14,9 +14,6 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from openrag_tui.cluster.dashboard import DashboardClient
-from openrag_tui.cluster.lifecycle import start_run
-from openrag_tui.cluster.targets import LifecycleError, local_head
 from openrag_tui.logfile import state_dir
 from openrag_tui.workspace import Workspace, display_path, open_workspace
 
@@ -53,6 +50,9 @@ def start(say: Callable[[str], None]) -> Workspace:
 
     Raises LifecycleError with one sentence when the head cannot be started.
     """
+    from openrag_tui.cluster.lifecycle import start_run  # here: the panel's start skips them
+    from openrag_tui.cluster.targets import LifecycleError, local_head
+
     path = demo_env_path()
     if not path.exists():
         _write_demo_env(path)
@@ -109,6 +109,8 @@ def copy_samples(folder: Path) -> None:
 
 
 def _answers(url: str) -> bool:
+    from openrag_tui.cluster.dashboard import DashboardClient
+
     client = DashboardClient(url, timeout=1.0)
     try:
         return client.healthy()

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from openrag_tui.cluster.dashboard import DashboardClient, default_dashboard_url, load_token
+from openrag_tui.cluster.dashboard import default_dashboard_url, load_token
 from openrag_tui.config import EnvFile, EnvLocation, Settings, locate_env, redact
+
+if TYPE_CHECKING:
+    from openrag_tui.cluster.dashboard import DashboardClient
 
 
 def display_path(path: Path) -> str:
@@ -41,6 +45,8 @@ class Workspace:
         return redact(self.dashboard_url)
 
     def client(self) -> DashboardClient:
+        from openrag_tui.cluster.dashboard import DashboardClient
+
         return DashboardClient(self.dashboard_url, token=load_token())
 
     def reloaded(self) -> Workspace:

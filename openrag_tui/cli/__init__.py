@@ -61,16 +61,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     common_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    named = None if argv is None else _named_module(argv)
-    for name in COMMAND_MODULES if named is None else (named,):
+    needed = COMMAND_MODULES if argv is None else _needed_modules(argv)
+    for name in needed:
         importlib.import_module(name).register(commands)
     return parser
 
 
-def _named_module(argv: Sequence[str]) -> str | None:
-    """The module of the subcommand `argv` names, when its words before it are only
-    `--read-only` and `--env`/`--dashboard` with their values; else None (all are needed:
-    help, an unknown command's list of choices, an abbreviated option)."""
+def _needed_modules(argv: Sequence[str]) -> tuple[str, ...]:
+    """The modules whose subcommands the command line needs: none for the panel (only
+    `--read-only` and `--env`/`--dashboard` with their values), the one of the subcommand it
+    names after those, else all (help, an unknown command's list of choices, an abbreviated
+    option)."""
     words = iter(argv)
     for word in words:
         if word == "--read-only" or word.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
@@ -78,8 +79,9 @@ def _named_module(argv: Sequence[str]) -> str | None:
         if word in _VALUE_OPTIONS:
             next(words, None)
             continue
-        return COMMANDS.get(word)
-    return None
+        named = COMMANDS.get(word)
+        return COMMAND_MODULES if named is None else (named,)
+    return ()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_panel(args: argparse.Namespace) -> int:
     from openrag_tui import embedded
-    from openrag_tui.cluster.targets import LifecycleError
     from openrag_tui.logfile import send_logs_to_file
     from openrag_tui.ui.app import make_app
     from openrag_tui.workspace import open_workspace
@@ -106,6 +107,8 @@ def _run_panel(args: argparse.Namespace) -> int:
     send_logs_to_file()
     workspace = open_workspace(args.env, args.dashboard)
     if not args.read_only and embedded.wanted(workspace, bool(args.env), bool(args.dashboard)):
+        from openrag_tui.cluster.targets import LifecycleError  # the demo's start only
+
         try:
             workspace = embedded.start(print)
         except LifecycleError as error:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from openrag_tui.cli import COMMAND_MODULES, COMMANDS, _named_module, build_parser
+from openrag_tui.cli import COMMAND_MODULES, COMMANDS, _needed_modules, build_parser
 from openrag_tui.cli.common import json_text
 
 
@@ -21,19 +21,20 @@ def test_each_module_adds_the_commands_it_is_named_for() -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "module"),
+    ("argv", "modules"),
     [
-        (["status", "--json"], "openrag_tui.cli.status"),
-        (["--env", "x", "--read-only", "--dashboard=h", "scale", "a"], "openrag_tui.cli.pools"),
-        (["--dashboard", "status", "env", "show"], "openrag_tui.cli.env"),  # a value, not a command
-        (["--en", "x", "status"], None),  # an abbreviation: argparse decides
-        (["statu"], None),  # not a command: its error lists them all
-        (["--help"], None),
-        ([], None),  # the panel
+        (["status", "--json"], ("openrag_tui.cli.status",)),
+        (["--env", "x", "--read-only", "--dashboard=h", "scale", "a"], ("openrag_tui.cli.pools",)),
+        (["--dashboard", "status", "env", "show"], ("openrag_tui.cli.env",)),  # a value
+        (["--en", "x", "status"], COMMAND_MODULES),  # an abbreviation: argparse decides
+        (["statu"], COMMAND_MODULES),  # not a command: its error lists them all
+        (["--help"], COMMAND_MODULES),
+        ([], ()),  # the panel needs none
+        (["--read-only", "--env", "x"], ()),
     ],
 )  # fmt: skip
-def test_the_named_module_or_all(argv: list[str], module: str | None) -> None:
-    assert _named_module(argv) == module
+def test_the_named_module_all_or_none(argv: list[str], modules: tuple[str, ...]) -> None:
+    assert _needed_modules(argv) == modules
 
 
 @pytest.mark.parametrize(
