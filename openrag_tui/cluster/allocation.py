@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from openrag_tui.cluster.gcpause import gc_paused
-from openrag_tui.cluster.gpumemory import ActorGpuMemory, actor_gpu_memory, memory_warnings
+from openrag_tui.cluster.gpumemory import ActorGpuMemory, gpu_memory_of
 from openrag_tui.cluster.pending import PendingActor, explain_pending
 from openrag_tui.cluster.rooms import (
     GPU,
@@ -27,9 +27,10 @@ from openrag_tui.cluster.rooms import (
     fits,
     gpu_capacities,
     pack,
+    room_of,
     units,
 )
-from openrag_tui.cluster.state import PENDING_STATES, Actor, ClusterState, Node
+from openrag_tui.cluster.state import PENDING_STATES, Actor, ClusterState, Node, built
 from openrag_tui.cluster.warnings import view_warnings
 from openrag_tui.config.pools import FACTS, OPENRAG, OURS, OWNERS, POOLS, PoolSpec
 
@@ -149,11 +150,6 @@ class ClusterView:
     gpu_memory: Mapping[str, ActorGpuMemory] = field(default_factory=dict)  # by actor id
 
 
-#: one reservation: who holds it (a pool, or OTHER), its actor's class (None for a
-#: placement-group bundle), and what it holds
-_Reservation = tuple[str, str | None, Mapping[str, float]]
-
-
 @gc_paused()
 def build_view(
     state: ClusterState,
@@ -164,40 +160,65 @@ def build_view(
     previous: ClusterState | None = None,
 ) -> ClusterView:
     """Every figure the panel shows, computed once from one state (`previous`: the state of
-    the refresh before, to tell which actors died since). The actors are grouped by node and
-    by pool in one pass, the nodes' figures made in another: a 1,000-node cluster has 20,000
-    actors, and each pass over them costs."""
-    reservations, alive, members = _grouped_actors(state)
+    the refresh before, to tell which actors died since). A 1,000-node cluster has 20,000
+    actors: one pass puts each alive one on its node and sets the others aside (the pools'
+    pending, restarting and dead, the pending actors); each node then counts its actors by
+    kind (class, request, inside a placement group or not), a few kinds per node, and every
+    per-node and per-pool figure comes from the kinds."""
+    alive: dict[str, list[Actor]] = {}
+    apart: list[Actor] = []  # the rest: not alive, or on no node
+    for actor in state.actors:
+        if actor.state == "ALIVE" and (node_id := actor.node_id) is not None:
+            found = alive.get(node_id)
+            if found is None:
+                alive[node_id] = [actor]
+            else:
+                found.append(actor)
+        else:
+            apart.append(actor)
+    bundles = _placed_bundles(state)
+    known_groups = {group.pg_id for group in state.placement_groups}
+    tally = _Tally()
+    counted = UnitCounts()
     nodes: list[NodeAllocation] = []
     rooms: list[Room] = []
     idle: list[Room] = []
     held_by_owner = dict.fromkeys((*POOLS, OTHER), 0)  # GPU units, over the alive nodes
-    counted = UnitCounts()
+    reserving: set[str] = set()  # the alive nodes whose actors reserve (each counted once)
     for node in state.nodes:
+        node_id = node.node_id
         if not node.is_alive:
             nodes.append(_dead_allocation(node))
             continue
+        actors = alive.get(node_id, ())
+        kinds = _kinds(actors, known_groups)
+        if node_id not in reserving:
+            reserving.add(node_id)
+            tally.add_kinds(kinds, counted)
         space, empty, allocation, by_owner = _allocate(
-            node, reservations.get(node.node_id, ()), alive.get(node.node_id, ()), counted
+            node, actors, kinds, bundles.get(node_id, ()), counted
         )
         nodes.append(allocation)
         rooms.append(space)
         idle.append(empty)
         for owner, count in by_owner.items():
             held_by_owner[owner] += count
-    reserving = {actor.actor_id for allocation in nodes for actor in allocation.actors}
+    for node_id, actors in alive.items():  # alive actors on a dead or unknown node
+        if node_id not in reserving:
+            tally.add_unplaced(actors)
+    tally.add_unplaced(apart)
     refused = invalid or {}
     statuses = tuple(
-        _pool_status(
-            spec, members.get(spec.name, ()), held_by_owner, rooms, idle, reserving, refused
-        )
-        for spec in pools
+        _pool_status(spec, tally, held_by_owner, rooms, idle, refused) for spec in pools
     )
-    pending = explain_pending(state, rooms, idle)
-    gpu_memory = actor_gpu_memory(state)
-    warnings = view_warnings(state, statuses, now, stale_after, previous)
-    warnings += tuple(memory_warnings(gpu_memory))
-    return ClusterView(state, tuple(nodes), statuses, pending, warnings, gpu_memory)
+    waiting = explain_pending(state, rooms, idle, [a for a in apart if a.state in PENDING_STATES])
+    gpu_memory = gpu_memory_of(state, alive)
+    dead = [a for a in apart if a.state == "DEAD" and a.pool is not None]
+    warnings = view_warnings(
+        state, statuses, now, stale_after, previous, dead=dead, gpu_requests=tally.gpu_requests
+    )
+    warnings += tuple(gpu_memory.warnings())
+    return ClusterView(state, tuple(nodes), statuses, waiting, warnings, gpu_memory)
 
 
 def pack_gpus(gpus_total: float, requests: Iterable[float]) -> tuple[float, ...]:
@@ -208,85 +229,101 @@ def pack_gpus(gpus_total: float, requests: Iterable[float]) -> tuple[float, ...]
 
 # Reservations
 
+#: actors of one kind on a node: (class name, id of the request, inside a known placement
+#: group) -> [how many, the first of them]. Parse shares one request dict between the actors
+#: that ask for the same (`state.normalise_required`), so a node has a few kinds.
+_Kinds = dict[tuple[str, int, bool], list]
 
-def _grouped_actors(
-    state: ClusterState,
-) -> tuple[dict[str, list[_Reservation]], dict[str, tuple[Actor, ...]], dict[str, list[Actor]]]:
-    """In one pass: by node, the reservations (ALIVE actors outside known placement groups,
-    then placed bundles) and the ALIVE actors; by pool, its actors in any state."""
-    known_groups = {group.pg_id for group in state.placement_groups}
-    reservations: dict[str, list[_Reservation]] = {}
-    alive: dict[str, list[Actor]] = {}
-    members: dict[str, list[Actor]] = {}
-    for actor in state.actors:
-        pool = actor.pool
-        if pool is not None:
-            members.setdefault(pool, []).append(actor)
-        node_id = actor.node_id
-        if actor.state != "ALIVE" or node_id is None:
-            continue
-        alive.setdefault(node_id, []).append(actor)
-        if actor.placement_group_id in known_groups:
-            continue
-        held = (pool, None) if pool else (OTHER, actor.class_name)
-        reservations.setdefault(node_id, []).append((*held, actor.required))
+
+def _kinds(actors: Iterable[Actor], known_groups: set[str]) -> _Kinds:
+    kinds: _Kinds = {}
+    for actor in actors:
+        key = (actor.class_name, id(actor.required), actor.placement_group_id in known_groups)
+        found = kinds.get(key)
+        if found is None:
+            kinds[key] = [1, actor]
+        else:
+            found[0] += 1
+    return kinds
+
+
+def _placed_bundles(state: ClusterState) -> dict[str, list[Mapping[str, float]]]:
+    """By node, what the placement groups' placed bundles hold (a removed group holds
+    nothing: its bundles gave their resources back)."""
+    placed: dict[str, list[Mapping[str, float]]] = {}
     for group in state.placement_groups:
-        if group.state == "REMOVED":  # its bundles gave their resources back
+        if group.state == "REMOVED":
             continue
         for bundle in group.bundles:
             if bundle.node_id is not None:
-                reservations.setdefault(bundle.node_id, []).append((OTHER, None, bundle.resources))
-    return reservations, {node_id: tuple(found) for node_id, found in alive.items()}, members
+                placed.setdefault(bundle.node_id, []).append(bundle.resources)
+    return placed
 
 
 def _allocate(
     node: Node,
-    reservations: Sequence[_Reservation],
-    actors: tuple[Actor, ...],
+    actors: Sequence[Actor],
+    kinds: _Kinds,
+    bundles: Sequence[Mapping[str, float]],
     counted: UnitCounts,
 ) -> tuple[Room, Room, NodeAllocation, dict[str, int]]:
     """An alive node: what it can still give, what it gives when idle, its allocation, and the
-    GPU units each owner holds there. Each request is counted in units once (`rooms.room` is
-    the same arithmetic for one node at a time); `counted`: the units of the amounts seen."""
+    GPU units each owner holds there. What reserves: its actors outside known placement
+    groups, then its placed bundles (`rooms.room` is the same arithmetic for one node at a
+    time); `counted`: the units of the amounts seen."""
     capacity = tuple(gpu_capacities(node.gpus))
-    total = {key: count for key, count in as_units(node.resources_total).items() if key != GPU}
+    total = {
+        key: count
+        for key, value in node.resources_total.items()
+        if key != GPU and (count := counted[value]) > 0
+    }
     other = dict(total)
-    gpu_requests = []
+    gpu_requests: list[int] = []
     by_owner = dict.fromkeys((*POOLS, OTHER), 0)
     by_class: dict[str, int] = defaultdict(int)
     groups = 0
-    for owner, class_name, resources in reservations:
+    for (class_name, _, in_group), (count, actor) in kinds.items():
+        if in_group:  # its bundle holds its resources
+            continue
+        resources = actor.required
         for key, value in resources.items():
-            if key != GPU and (count := counted[value]) > 0:
-                other[key] = other.get(key, 0) - count
+            if key != GPU and (need := counted[value]) > 0:
+                other[key] = other.get(key, 0) - need * count
+        gpus = counted[resources.get(GPU, 0.0)]
+        if gpus > 0:
+            gpu_requests += [gpus] * count
+        pool = actor.pool
+        by_owner[pool or OTHER] += gpus * count
+        if pool is None and gpus:
+            by_class[class_name] += gpus * count
+    for resources in bundles:
+        for key, value in resources.items():
+            if key != GPU and (need := counted[value]) > 0:
+                other[key] = other.get(key, 0) - need
         gpus = counted[resources.get(GPU, 0.0)]
         if gpus > 0:
             gpu_requests.append(gpus)
-        by_owner[owner] += gpus
-        if owner != OTHER or not gpus:
-            continue
-        if class_name is None:
+            by_owner[OTHER] += gpus
             groups += gpus
-        else:
-            by_class[class_name] += gpus
-    space = Room(
-        node,
-        capacity,
-        tuple(pack(capacity, gpu_requests)),
-        {k: max(0, c) for k, c in other.items()},
-    )
-    empty = Room(node, capacity, (0,) * len(capacity), total)
-    allocation = NodeAllocation(
-        node=node,
-        gpus_total=node.gpus,
-        gpus_reserved=amount(sum(by_owner.values())),
-        gpus_free=amount(sum(space.gpu_free)),
-        reserved_by={owner: amount(count) for owner, count in by_owner.items()},
-        other_by_class={name: amount(count) for name, count in sorted(by_class.items())},
-        placement_groups_gpus=amount(groups),
-        actors=actors,
-        gpu_slots=tuple(amount(count) for count in space.gpu_reserved),
-        resources_free=_free_resources(space),
+    space = room_of(node, capacity, tuple(pack(capacity, gpu_requests)), other)
+    empty = room_of(node, capacity, (0,) * len(capacity), total)
+    free = sum(space.gpu_free)
+    resources_free = {GPU: amount(free)} if capacity else {}
+    resources_free.update((key, amount(count)) for key, count in sorted(space.other_free.items()))
+    allocation = built(
+        NodeAllocation,
+        {
+            "node": node,
+            "gpus_total": node.gpus,
+            "gpus_reserved": amount(sum(by_owner.values())),
+            "gpus_free": amount(free),
+            "reserved_by": {owner: amount(count) for owner, count in by_owner.items()},
+            "other_by_class": {name: amount(count) for name, count in sorted(by_class.items())},
+            "placement_groups_gpus": amount(groups),
+            "actors": tuple(actors),
+            "gpu_slots": tuple([amount(count) for count in space.gpu_reserved]),
+            "resources_free": resources_free,
+        },
     )
     return space, empty, allocation, by_owner
 
@@ -307,53 +344,78 @@ def _dead_allocation(node: Node) -> NodeAllocation:
     )
 
 
-def _free_resources(space: Room) -> dict[str, float]:
-    free = {GPU: amount(sum(space.gpu_free))} if space.gpu_capacity else {}
-    free.update((key, amount(count)) for key, count in sorted(space.other_free.items()))
-    return free
-
-
 # Pools
 
 
-#: where an actor's state counts in an `_owner_counts` tally: alive, pending, restarting, dead
+#: where an actor's state counts in a pool's tally: alive, pending, restarting, dead
 _TALLY_SLOT = {"ALIVE": 0, **dict.fromkeys(PENDING_STATES, 1), "RESTARTING": 2, "DEAD": 3}
 
 
-def _owner_counts(
-    members: Iterable[Actor], reserving: set[str]
-) -> tuple[OwnerCounts, dict[str, OwnerCounts]]:
-    """A pool's actors counted by state, with the GPUs held by those that reserve (see the
-    top): all of them, and each owner's, in one pass."""
-    # by owner: alive, pending, restarting, dead, GPU units held
-    tallies: dict[str | None, list[int]] = {owner: [0] * 5 for owner in OWNERS}
-    for actor in members:
-        tally = tallies.get(actor.owner) or tallies.setdefault(actor.owner, [0] * 5)
-        slot = _TALLY_SLOT.get(actor.state)
-        if slot is not None:
-            tally[slot] += 1
-        if actor.actor_id in reserving:
-            tally[4] += units(actor.gpus)
+class _Tally:
+    """The pools' actors counted by owner and state, with the GPU units held by those that
+    reserve (alive on an alive node, inside a placement group too: see the top), and each
+    pool's distinct GPU requests (units) among its alive actors."""
 
-    def counts(tally: list[int]) -> OwnerCounts:
-        return OwnerCounts(*tally[:4], gpus_reserved=amount(tally[4]))
+    def __init__(self) -> None:
+        #: (pool, owner) -> alive, pending, restarting, dead, GPU units held
+        self.rows: dict[tuple[str, str | None], list[int]] = {}
+        self.gpu_requests: dict[str, set[int]] = {}
 
-    total = [sum(column) for column in zip(*tallies.values(), strict=True)]
-    return counts(total), {owner: counts(tallies[owner]) for owner in OWNERS}
+    def _row(self, pool: str, owner: str | None) -> list[int]:
+        row = self.rows.get((pool, owner))
+        if row is None:
+            row = self.rows[pool, owner] = [0] * 5
+        return row
+
+    def add_kinds(self, kinds: _Kinds, counted: UnitCounts) -> None:
+        """An alive node's actors, by kind: alive, and holding their GPUs."""
+        for count, actor in kinds.values():
+            pool = actor.pool
+            if pool is None:
+                continue
+            gpus = counted[actor.required.get(GPU, 0.0)]
+            row = self._row(pool, actor.owner)
+            row[0] += count
+            row[4] += gpus * count
+            self.gpu_requests.setdefault(pool, set()).add(gpus)
+
+    def add_unplaced(self, actors: Iterable[Actor]) -> None:
+        """Actors that reserve nothing: by state only."""
+        for actor in actors:
+            pool = actor.pool
+            if pool is None:
+                continue
+            row = self._row(pool, actor.owner)
+            slot = _TALLY_SLOT.get(actor.state)
+            if slot is not None:
+                row[slot] += 1
+            if actor.state == "ALIVE":
+                self.gpu_requests.setdefault(pool, set()).add(units(actor.gpus))
+
+    def counts(self, pool: str) -> tuple[OwnerCounts, dict[str, OwnerCounts]]:
+        """The pool's counts over all its owners, and each owner's."""
+        rows = {owner: row for (name, owner), row in self.rows.items() if name == pool}
+        for owner in OWNERS:
+            rows.setdefault(owner, [0] * 5)
+        total = [sum(column) for column in zip(*rows.values(), strict=True)]
+        return _owner_counts(total), {owner: _owner_counts(rows[owner]) for owner in OWNERS}
+
+
+def _owner_counts(row: list[int]) -> OwnerCounts:
+    return OwnerCounts(*row[:4], gpus_reserved=amount(row[4]))
 
 
 def _pool_status(
     spec: PoolSpec,
-    members: Sequence[Actor],
+    tally: _Tally,
     held_by_owner: Mapping[str, int],
     rooms: Sequence[Room],
     idle: Sequence[Room],
-    reserving: set[str],
     invalid: Mapping[str, str],
 ) -> PoolStatus:
-    """A pool against its target (`members`: its actors). `gpus_reserved` is what the alive
-    nodes' `reserved_by` hold for the pool (`held_by_owner`, in units)."""
-    total, owners = _owner_counts(members, reserving)
+    """A pool against its target. `gpus_reserved` is what the alive nodes' `reserved_by`
+    hold for the pool (`held_by_owner`, in units)."""
+    total, owners = tally.counts(spec.name)
     request = as_units(spec.request)
     return PoolStatus(
         name=spec.name,

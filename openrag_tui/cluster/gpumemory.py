@@ -8,12 +8,18 @@ derived it from the memory bus, ray #61456). An actor that reserves a GPU but wh
 none may have fallen back to the CPU (OpenRAG's marker workers did, their #451); that is only
 said when every process on the node's GPUs is an actor's, since a worker's child process
 (a process pool) holds memory under its own pid.
+
+A 1,000-node cluster has 20,000 alive actors, and on most nodes (declared GPUs, or NVML
+processes that are no actor's) each actor's figures follow from its node and its request alone.
+So the per-actor entries (`ActorGpuMemory`) are made when first asked for (`GpuMemory`), and
+the warnings look only at the actors that can have one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from openrag_tui.cluster.state import Actor, ClusterState, GpuDevice, GpuProcess, Node, built
 
@@ -58,58 +64,84 @@ def _share(
     return share, memory_mib is not None and memory_mib > share * (1 + OVER_TOLERANCE)
 
 
-def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
-    """Every alive actor's GPU memory, keyed by actor id."""
-    nodes = {node.node_id: node for node in state.nodes}
-    alive_by_node: dict[str, list[Actor]] = {}
-    for actor in state.actors:
-        if actor.state == "ALIVE" and actor.node_id in nodes:
-            alive_by_node.setdefault(actor.node_id, []).append(actor)
-    found = {}
-    for node_id, alive in alive_by_node.items():
-        node = nodes[node_id]
-        on_gpus = _processes_by_pid(node)
-        unattributed = not on_gpus.keys() <= {actor.pid for actor in alive}
-        for actor in alive:
-            on = on_gpus.get(actor.pid, _ON_NONE) if actor.pid else _ON_NONE
-            found[actor.actor_id] = _of(actor, node, on, unattributed)
-    return found
+#: the GPUs a pid is on, each with what NVML says the process holds there
+_On = list[tuple[GpuDevice, GpuProcess]]
 
 
-_ON_NONE: list[tuple[GpuDevice, GpuProcess]] = []
+class Facts(NamedTuple):
+    """One alive actor's GPU memory figures, as `ActorGpuMemory` holds them."""
+
+    actor: Actor
+    node_id: str
+    reserved: float
+    devices: tuple[int, ...]
+    memory_mib: float | None
+    gpu_memory_mib: float | None
+    status: str
+    share_mib: float | None
+    over_share: bool
 
 
-def _processes_by_pid(node: Node) -> dict[int, list[tuple[GpuDevice, GpuProcess]]]:
-    """Each pid NVML lists on the node's GPUs, with the GPUs it is on (one pass per node)."""
-    by_pid: dict[int, list[tuple[GpuDevice, GpuProcess]]] = {}
-    for device in node.gpu_devices:
-        for process in device.processes:
-            by_pid.setdefault(process.pid, []).append((device, process))
-    return by_pid
+class NodeGpus:
+    """A node's NVML processes by pid and its alive actors: all that an actor's figures need
+    besides its own pid and request. Made once per node per refresh."""
+
+    __slots__ = ("actors", "devices", "first_memory", "node_id", "on_gpus", "unattributed")
+
+    def __init__(self, node: Node, actors: Iterable[Actor]) -> None:
+        self.node_id = node.node_id
+        self.actors = tuple(actors)
+        self.devices = node.gpu_devices
+        #: the memory of the node's first GPU, the share's base for an actor on none (0: none)
+        self.first_memory = self.devices[0].memory_total_mib if self.devices else 0.0
+        on_gpus: dict[int, _On] = {}
+        for device in self.devices:
+            for process in device.processes:
+                on_gpus.setdefault(process.pid, []).append((device, process))
+        self.on_gpus = on_gpus
+        #: a process on the GPUs is no actor's (a child, or vLLM): an actor on none may be it
+        self.unattributed = bool(on_gpus) and not on_gpus.keys() <= {a.pid for a in self.actors}
+
+    def off_gpus(self, reserved: float) -> tuple[float | None, str]:
+        """(memory, status) of an actor whose process NVML does not list on the node's GPUs."""
+        if reserved <= 0:
+            return 0.0, NOT_GPU  # reserves none, holds none: not a GPU actor
+        if not self.devices or self.unattributed:
+            return None, UNKNOWN  # no NVML data, or a child process of some actor may hold it
+        return 0.0, NO_GPU
+
+    def facts(self, actor: Actor) -> Facts:
+        """The actor's figures (it is one of `actors`)."""
+        reserved = actor.gpus
+        on = self.on_gpus.get(actor.pid) if actor.pid else None
+        if on:
+            held = [process.memory_mib for _, process in on]
+            memory = None if None in held else sum(held)  # type: ignore[arg-type]
+            status = UNKNOWN if memory is None else MEASURED
+            gpu_memory = on[0][0].memory_total_mib or None
+            devices = tuple(sorted({device.index for device, _ in on}))
+        else:
+            memory, status = self.off_gpus(reserved)
+            gpu_memory, devices = self.first_memory or None, ()
+        share, over = _share(reserved, gpu_memory, memory)
+        return Facts(
+            actor, self.node_id, reserved, devices, memory, gpu_memory, status, share, over
+        )
+
+    def candidates(self) -> Iterator[Actor]:
+        """The pool actors whose figures may be worth a warning (`memory_warnings`): measured
+        ones, and where every process on the GPUs is an actor's, those on none."""
+        if not self.devices:
+            return
+        if self.unattributed:
+            yield from (a for a in self.actors if a.pool is not None and a.pid in self.on_gpus)
+        else:
+            yield from (a for a in self.actors if a.pool is not None)
 
 
-def _of(
-    actor: Actor, node: Node, on: list[tuple[GpuDevice, GpuProcess]], unattributed: bool
-) -> ActorGpuMemory:
-    """`on`: the actor's process on the node's GPUs; `unattributed`: whether a process on them
-    is no actor's (a child, or vLLM). Built without `__init__` (`state.built`): one per actor."""
-    devices = node.gpu_devices
-    gpu_memory = (on[0][0] if on else devices[0]).memory_total_mib if devices else None
-    reserved = actor.gpus
-    memory: float | None = None
-    if not on and reserved <= 0:
-        status, memory = NOT_GPU, 0.0  # reserves none, holds none: not a GPU actor
-    elif not devices:
-        status = UNKNOWN
-    elif on:
-        held = [process.memory_mib for _, process in on]
-        memory = None if any(value is None for value in held) else sum(held)  # type: ignore[misc]
-        status = MEASURED if memory is not None else UNKNOWN
-    elif unattributed:
-        status = UNKNOWN  # a child process of some actor may hold its memory
-    else:
-        status, memory = NO_GPU, 0.0
-    share, over = _share(reserved, gpu_memory or None, memory)
+def _entry(facts: Facts) -> ActorGpuMemory:
+    """The entry of `facts`, built without `__init__` (`state.built`): one per actor."""
+    actor = facts.actor
     return built(
         ActorGpuMemory,
         {
@@ -117,16 +149,70 @@ def _of(
             "name": actor.name or actor.actor_id[:8],
             "pool": actor.pool,
             "owner": actor.owner,
-            "node_id": node.node_id,
-            "reserved": reserved,
-            "devices": tuple(sorted({device.index for device, _ in on})) if on else (),
-            "memory_mib": memory,
-            "gpu_memory_mib": gpu_memory or None,
-            "status": status,
-            "share_mib": share,
-            "over_share": over,
+            "node_id": facts.node_id,
+            "reserved": facts.reserved,
+            "devices": facts.devices,
+            "memory_mib": facts.memory_mib,
+            "gpu_memory_mib": facts.gpu_memory_mib,
+            "status": facts.status,
+            "share_mib": facts.share_mib,
+            "over_share": facts.over_share,
         },
     )
+
+
+class GpuMemory(Mapping[str, ActorGpuMemory]):
+    """Every alive actor's GPU memory (on a node the state lists), by actor id, in the order
+    of the nodes' first actors then of the actors. The entries are made on first use: a view's
+    warnings need only a few of them."""
+
+    def __init__(self, nodes: Iterable[NodeGpus]) -> None:
+        self.nodes = tuple(nodes)
+        self._entries: dict[str, ActorGpuMemory] | None = None
+
+    @property
+    def entries(self) -> dict[str, ActorGpuMemory]:
+        if self._entries is None:
+            self._entries = {
+                actor.actor_id: _entry(node.facts(actor))
+                for node in self.nodes
+                for actor in node.actors
+            }
+        return self._entries
+
+    def __getitem__(self, actor_id: str) -> ActorGpuMemory:
+        return self.entries[actor_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def warnings(self) -> list[str]:
+        """`memory_warnings` of the entries, made only for the actors that may have one."""
+        found = {}
+        for node in self.nodes:
+            for actor in node.candidates():
+                found[actor.actor_id] = _entry(node.facts(actor))
+        return memory_warnings(found)
+
+
+def gpu_memory_of(state: ClusterState, alive: Mapping[str, Iterable[Actor]]) -> GpuMemory:
+    """The GPU memory of the alive actors (`alive`: by node id, in the state's order)."""
+    nodes = {node.node_id: node for node in state.nodes}
+    return GpuMemory(
+        NodeGpus(nodes[node_id], actors) for node_id, actors in alive.items() if node_id in nodes
+    )
+
+
+def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
+    """Every alive actor's GPU memory, keyed by actor id."""
+    alive: dict[str, list[Actor]] = {}
+    for actor in state.actors:
+        if actor.state == "ALIVE" and actor.node_id is not None:
+            alive.setdefault(actor.node_id, []).append(actor)
+    return dict(gpu_memory_of(state, alive))
 
 
 def memory_warnings(

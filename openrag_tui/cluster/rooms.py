@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from openrag_tui.cluster.state import Node
+from openrag_tui.cluster.state import Node, built
 
 UNIT = 10_000  # Ray's fixed point: resources are counted in 1/10000 of a unit
 GPU = "GPU"
@@ -73,6 +73,28 @@ class Room:
         object.__setattr__(
             self, "gpu_free", tuple([cap - used if cap > used else 0 for cap, used in pairs])
         )
+
+
+def room_of(
+    node: Node, capacity: tuple[int, ...], reserved: tuple[int, ...], other_free: Units
+) -> Room:
+    """A room from its figures (what is left of other resources may go below 0: it is cut at
+    0), built without `__init__` (`state.built`): two per node per refresh."""
+    return built(
+        Room,
+        {
+            "node": node,
+            "gpu_capacity": capacity,
+            "gpu_reserved": reserved,
+            "other_free": {key: count if count > 0 else 0 for key, count in other_free.items()},
+            "gpu_free": tuple(
+                [
+                    cap - used if cap > used else 0
+                    for cap, used in zip(capacity, reserved, strict=True)
+                ]
+            ),
+        },
+    )
 
 
 class UnitCounts(dict[float, int]):

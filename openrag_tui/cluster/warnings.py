@@ -7,7 +7,7 @@ Pure sentences from plain data; the panel and `status` print them as they are.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from openrag_tui.cluster.rooms import GPU, figure, units
@@ -20,9 +20,13 @@ if TYPE_CHECKING:
 _QUIET_DEATHS = frozenset({"exited"})
 
 
-def deaths(state: ClusterState, previous: ClusterState | None = None) -> list[Actor]:
+def deaths(
+    state: ClusterState,
+    previous: ClusterState | None = None,
+    candidates: Iterable[Actor] | None = None,
+) -> list[Actor]:
     """Pool actors that died (of something worth telling): with `previous`, only those that
-    were not yet dead in it."""
+    were not yet dead in it. `candidates`: the actors to look at, if not all the state's."""
     before = (
         None
         if previous is None
@@ -30,7 +34,7 @@ def deaths(state: ClusterState, previous: ClusterState | None = None) -> list[Ac
     )
     return [
         actor
-        for actor in state.actors
+        for actor in (state.actors if candidates is None else candidates)
         if actor.state == "DEAD"
         and actor.pool is not None
         and actor.death_reason not in _QUIET_DEATHS
@@ -67,7 +71,13 @@ def view_warnings(
     now: float,
     stale_after: float,
     previous: ClusterState | None = None,
+    *,
+    dead: Iterable[Actor] | None = None,
+    gpu_requests: Mapping[str, set[int]] | None = None,
 ) -> tuple[str, ...]:
+    """The warning lines. A view that went through the actors already gives what it found:
+    `dead`, actors among which are the pool's dead ones, and `gpu_requests`, each pool's
+    distinct GPU requests of its alive actors, in units."""
     warnings = []
     age = now - state.fetched_at
     if age > stale_after:
@@ -80,10 +90,10 @@ def view_warnings(
     for node in state.nodes:
         if not node.is_alive:
             warnings.append(f"Node {node.label} ({node.node_id[:8]}) is {node.state}.")
-    dead = deaths(state, previous)
-    if dead:
-        warnings.append(death_sentence(dead, since_last=previous is not None))
-    per_actor = _per_actor_gpus(state)
+    died = deaths(state, previous, dead)
+    if died:
+        warnings.append(death_sentence(died, since_last=previous is not None))
+    per_actor = _per_actor_gpus(state) if gpu_requests is None else gpu_requests
     for pool in pools:
         started_with = per_actor.get(pool.name, set()) - {units(pool.gpus_per_actor)}
         if started_with:
