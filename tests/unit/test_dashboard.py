@@ -136,3 +136,43 @@ def test_a_prefetch_is_what_the_next_fetch_all_returns(dashboard) -> None:
     assert len(handler.seen) == 2 * len(ENDPOINTS)
     client.prefetch(("version",))
     assert set(client.fetch_all(("version", "nodes_detail"))) == {"version", "nodes_detail"}
+
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY",
+                    "all_proxy", "NO_PROXY", "no_proxy")  # fmt: skip
+
+
+def test_the_proxy_variables_hold_for_every_get(dashboard, monkeypatch) -> None:
+    """Looked up once per client (not per GET), as requests would for each: through the proxy
+    unless NO_PROXY names the dashboard's host."""
+    url, handler = dashboard
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", url)
+    client = DashboardClient("http://dashboard.invalid:8265")
+    for _ in range(2):
+        with pytest.raises(DashboardError, match="HTTP 500"):  # the proxy knows no such path
+            client.get_json(ENDPOINTS["version"])
+    assert [seen["path"] for seen in handler.seen] == [
+        "http://dashboard.invalid:8265/api/version"
+    ] * 2
+    monkeypatch.setenv("NO_PROXY", "dashboard.invalid")
+    with pytest.raises(DashboardUnreachable):
+        DashboardClient("http://dashboard.invalid:8265").get_json(ENDPOINTS["version"])
+    assert len(handler.seen) == 2
+
+
+def test_a_netrc_login_is_sent_without_a_token(dashboard, monkeypatch, tmp_path: Path) -> None:
+    url, handler = dashboard
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login operator password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    DashboardClient(url).get_json(ENDPOINTS["version"])
+    DashboardClient(url, token="t0ken").get_json(ENDPOINTS["version"])
+    assert [seen.get("Authorization") for seen in handler.seen] == [
+        "Basic b3BlcmF0b3I6czNjcmV0",  # operator:s3cret
+        "Bearer t0ken",
+    ]
