@@ -101,9 +101,17 @@ class Backend:
 
         view = read_view(client, settings, clock=self.clock)
         self._previous = view.state
-        self.history.record_cluster(view, view.gpu_memory, view.state.fetched_at)
+        self.took_view(view)
         died = [] if previous is None else deaths(view.state, previous)
         return view, death_sentence(died, since_last=True) if died else None
+
+    def took_view(self, view: ClusterView) -> None:
+        """A new view, in the poll's thread: into the history, and the tables' figures made
+        (`cluster_tables.prepare`) so that the UI's update only compares and draws."""
+        from openrag_tui.ui.widgets.cluster_tables import prepare
+
+        self.history.record_cluster(view, view.gpu_memory, view.state.fetched_at)
+        prepare(view, self.history)
 
     def reload_workspace(self) -> Workspace:
         """Read the .env again (edited here or elsewhere); the dashboard URL may change, so the

@@ -168,7 +168,7 @@ def _now() -> tuple[float, float]:
 async def _hand(app: OpenRagApp, clock: FrameClock, view: ClusterView) -> tuple[float, float]:
     """Wall and CPU seconds from the view posted to the screen (as a poll's result) to the
     frame drawn."""
-    app.backend.history.record_cluster(view, view.gpu_memory, view.state.fetched_at)  # the poll's
+    app.backend.took_view(view)  # what the poll's thread does with a view
     await asyncio.sleep(0.05)  # the last frame is out
     start = _now()
     app.screen.post_message(ViewRead(view, None))
