@@ -15,6 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 
 from openrag_tui.cluster.allocation import ClusterView
 from openrag_tui.cluster.gpumemory import ActorGpuMemory
@@ -22,6 +23,8 @@ from openrag_tui.cluster.gpumemory import ActorGpuMemory
 #: the shortest refresh a window is sized for (the panel refreshes every 2 s by default)
 MIN_INTERVAL_SECONDS = 1.0
 NODE_METRICS = ("gpu_utilization", "gpu_memory_mib", "gpus_reserved")
+#: the most samples a pool's memory figure is made from (`History.pool_memory`)
+POOL_SAMPLES = 20_000
 
 
 @dataclass
@@ -140,9 +143,16 @@ class History:
             return {a: self.actors[a].values for a in actor_ids if a in self.actors}
 
     def pool_memory(self, actor_ids: Iterable[str]) -> tuple[float, float] | None:
-        """(median, max) over every sample of these actors: what one actor of the pool holds."""
+        """(median, max) over the samples of these actors: what one actor of the pool holds.
+        Every sample while the actors have at most POOL_SAMPLES together, else each actor's
+        latest ones: a pool of 14,000 actors over 15 minutes has 6 million samples, a second
+        of CPU every refresh."""
         with self._lock:
-            values = [v for actor in actor_ids for v in (self.actors.get(actor) or _EMPTY).values]
+            found = [series for actor in actor_ids if (series := self.actors.get(actor))]
+            latest = max(1, POOL_SAMPLES // len(found)) if found else 0
+            values = [
+                value for series in found for _, value in islice(reversed(series.samples), latest)
+            ]
         return summary(values)
 
     def _forget(self, now: float) -> None:
@@ -153,9 +163,6 @@ class History:
             k for k, s in self.nodes.items() if s["gpus_reserved"].last_seen < now - self.window
         ]:
             del self.nodes[node_id]
-
-
-_EMPTY = Series(0.0, deque())
 
 
 def summary(values: list[float]) -> tuple[float, float] | None:

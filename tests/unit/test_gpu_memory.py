@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from openrag_tui.cluster import history as history_module
 from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.gpumemory import MEASURED, NO_GPU, UNKNOWN, actor_gpu_memory
-from openrag_tui.cluster.history import History
+from openrag_tui.cluster.history import History, Series
 from openrag_tui.cluster.state import parse
 from openrag_tui.cluster.summary import view_as_dict
 from openrag_tui.config.pools import POOLS
@@ -112,6 +113,22 @@ def test_history_keeps_the_window_only_and_summarises_an_actors_memory() -> None
     assert history.node(HEAD_ID, "gpu_utilization")[-1] == 37.0
     history.record_cluster(view_of(recorded()), {}, now=1000.0)  # no NVML and nothing measured
     assert actor.actor_id not in history.actors  # not seen for a whole window: forgotten
+
+
+def test_a_pools_memory_is_every_sample_until_there_are_too_many_then_the_latest(
+    monkeypatch,
+) -> None:
+    """A 14,000-actor pool over 15 minutes has 6 million samples: a second of CPU a refresh."""
+    history = History(minutes=15.0)
+    for actor in ("a", "b", "c"):
+        series = history.actors[actor] = Series.sized(history.window)
+        for second in range(4):  # 100, 200, 300, 400 MiB: the latest are the largest
+            series.add(float(second), 100.0 * (second + 1))
+    assert history.pool_memory(["a", "b", "c", "gone"]) == (250.0, 400.0)  # all 12 samples
+    monkeypatch.setattr(history_module, "POOL_SAMPLES", 6)  # 12 samples: 2 latest of each
+    assert history.pool_memory(["a", "b", "c"]) == (350.0, 400.0)
+    assert history.pool_memory(["a"]) == (250.0, 400.0)  # 4 samples: all of them
+    assert history.pool_memory(["gone"]) is None
 
 
 def test_history_turns_the_ledgers_totals_into_rates() -> None:
