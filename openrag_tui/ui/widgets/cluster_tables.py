@@ -155,9 +155,9 @@ _prepared: tuple[tuple[ClusterView, History | None, Prepared], ...] = ()
 
 def prepare(view: ClusterView, history: History | None = None) -> Prepared:
     """The tables' figures of a view, made once. The backend makes them in the poll's thread
-    right after it records the view: at 1,000 nodes they cost ~30 ms, and the pools' GPU
-    memory medians run over every sample of the history; the UI's update then only compares
-    and draws. Two views are kept (a poll may end before the UI took the view before)."""
+    right after it records the view: at 1,000 nodes they cost 30-60 ms (the pools' GPU memory
+    medians over the history among them); the UI's update then only compares and draws. Two
+    views are kept (a poll may end before the UI took the view before)."""
     global _prepared
     for known, known_history, found in _prepared:
         if known is view and known_history is history:
