@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from openrag_tui.cluster.gcpause import gc_paused
-from openrag_tui.cluster.gpumemory import ActorGpuMemory, gpu_memory_of
+from openrag_tui.cluster.gpumemory import ActorGpuMemory, gpu_memory_of, memory_warnings
 from openrag_tui.cluster.pending import PendingActor, explain_pending
 from openrag_tui.cluster.rooms import (
     GPU,
@@ -217,7 +217,7 @@ def build_view(
     warnings = view_warnings(
         state, statuses, now, stale_after, previous, dead=dead, gpu_requests=tally.gpu_requests
     )
-    warnings += tuple(gpu_memory.warnings())
+    warnings += tuple(memory_warnings(gpu_memory))
     return ClusterView(state, tuple(nodes), statuses, waiting, warnings, gpu_memory)
 
 

@@ -9,17 +9,14 @@ none may have fallen back to the CPU (OpenRAG's marker workers did, their #451);
 said when every process on the node's GPUs is an actor's, since a worker's child process
 (a process pool) holds memory under its own pid.
 
-A 1,000-node cluster has 20,000 alive actors, and on most nodes (declared GPUs, or NVML
-processes that are no actor's) each actor's figures follow from its node and its request alone.
-So the per-actor entries (`ActorGpuMemory`) are made when first asked for (`GpuMemory`), and
-the warnings look only at the actors that can have one.
+A 1,000-node cluster has 20,000 alive actors: what an actor's entry needs of its node (the NVML
+processes by pid) is gathered once per node (`NodeGpus`).
 """
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 
 from openrag_tui.cluster.state import Actor, ClusterState, GpuDevice, GpuProcess, Node, built
 
@@ -68,20 +65,6 @@ def _share(
 _On = list[tuple[GpuDevice, GpuProcess]]
 
 
-class Facts(NamedTuple):
-    """One alive actor's GPU memory figures, as `ActorGpuMemory` holds them."""
-
-    actor: Actor
-    node_id: str
-    reserved: float
-    devices: tuple[int, ...]
-    memory_mib: float | None
-    gpu_memory_mib: float | None
-    status: str
-    share_mib: float | None
-    over_share: bool
-
-
 class NodeGpus:
     """A node's NVML processes by pid and its alive actors: all that an actor's figures need
     besides its own pid and request. Made once per node per refresh."""
@@ -110,8 +93,9 @@ class NodeGpus:
             return None, UNKNOWN  # no NVML data, or a child process of some actor may hold it
         return 0.0, NO_GPU
 
-    def facts(self, actor: Actor) -> Facts:
-        """The actor's figures (it is one of `actors`)."""
+    def entry(self, actor: Actor) -> ActorGpuMemory:
+        """The actor's entry (it is one of `actors`), built without `__init__` (`state.built`):
+        one per actor."""
         reserved = actor.gpus
         on = self.on_gpus.get(actor.pid) if actor.pid else None
         if on:
@@ -124,103 +108,37 @@ class NodeGpus:
             memory, status = self.off_gpus(reserved)
             gpu_memory, devices = self.first_memory or None, ()
         share, over = _share(reserved, gpu_memory, memory)
-        return Facts(
-            actor, self.node_id, reserved, devices, memory, gpu_memory, status, share, over
+        return built(
+            ActorGpuMemory,
+            {
+                "actor_id": actor.actor_id,
+                "name": actor.name or actor.actor_id[:8],
+                "pool": actor.pool,
+                "owner": actor.owner,
+                "node_id": self.node_id,
+                "reserved": reserved,
+                "devices": devices,
+                "memory_mib": memory,
+                "gpu_memory_mib": gpu_memory,
+                "status": status,
+                "share_mib": share,
+                "over_share": over,
+            },
         )
 
-    def candidates(self) -> Iterator[Actor]:
-        """The pool actors whose figures may be worth a warning (`memory_warnings`): measured
-        ones, and where every process on the GPUs is an actor's, those on none."""
-        if not self.devices:
-            return
-        if self.unattributed:
-            yield from (a for a in self.actors if a.pool is not None and a.pid in self.on_gpus)
-        else:
-            yield from (a for a in self.actors if a.pool is not None)
 
-
-def _entry(facts: Facts) -> ActorGpuMemory:
-    """The entry of `facts`, built without `__init__` (`state.built`): one per actor."""
-    actor = facts.actor
-    return built(
-        ActorGpuMemory,
-        {
-            "actor_id": actor.actor_id,
-            "name": actor.name or actor.actor_id[:8],
-            "pool": actor.pool,
-            "owner": actor.owner,
-            "node_id": facts.node_id,
-            "reserved": facts.reserved,
-            "devices": facts.devices,
-            "memory_mib": facts.memory_mib,
-            "gpu_memory_mib": facts.gpu_memory_mib,
-            "status": facts.status,
-            "share_mib": facts.share_mib,
-            "over_share": facts.over_share,
-        },
-    )
-
-
-class GpuMemory(Mapping[str, ActorGpuMemory]):
-    """Every alive actor's GPU memory (on a node the state lists), by actor id, in the order
-    of the nodes' first actors then of the actors. The entries are made on first use: a view's
-    warnings need only a few of them."""
-
-    def __init__(self, nodes: Iterable[NodeGpus]) -> None:
-        self.nodes = tuple(nodes)
-        self._entries: dict[str, ActorGpuMemory] | None = None
-
-    @property
-    def entries(self) -> dict[str, ActorGpuMemory]:
-        if self._entries is None:
-            self._entries = {
-                actor.actor_id: _entry(node.facts(actor))
-                for node in self.nodes
-                for actor in node.actors
-            }
-        return self._entries
-
-    def __getitem__(self, actor_id: str) -> ActorGpuMemory:
-        return self.entries[actor_id]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.entries)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    # The dict's own views: Mapping's would look each entry up again (20,000 a refresh).
-
-    def __contains__(self, actor_id: object) -> bool:
-        return actor_id in self.entries
-
-    def keys(self) -> KeysView[str]:
-        return self.entries.keys()
-
-    def values(self) -> ValuesView[ActorGpuMemory]:
-        return self.entries.values()
-
-    def items(self) -> ItemsView[str, ActorGpuMemory]:
-        return self.entries.items()
-
-    def get(self, actor_id: str, default: Any = None) -> Any:
-        return self.entries.get(actor_id, default)
-
-    def warnings(self) -> list[str]:
-        """`memory_warnings` of the entries, made only for the actors that may have one."""
-        found = {}
-        for node in self.nodes:
-            for actor in node.candidates():
-                found[actor.actor_id] = _entry(node.facts(actor))
-        return memory_warnings(found)
-
-
-def gpu_memory_of(state: ClusterState, alive: Mapping[str, Iterable[Actor]]) -> GpuMemory:
-    """The GPU memory of the alive actors (`alive`: by node id, in the state's order)."""
+def gpu_memory_of(
+    state: ClusterState, alive: Mapping[str, Iterable[Actor]]
+) -> dict[str, ActorGpuMemory]:
+    """The GPU memory of the alive actors on a node the state lists, by actor id (`alive`: by
+    node id, in the state's order)."""
     nodes = {node.node_id: node for node in state.nodes}
-    return GpuMemory(
-        NodeGpus(nodes[node_id], actors) for node_id, actors in alive.items() if node_id in nodes
-    )
+    found = {}
+    for node_id, actors in alive.items():
+        if node_id in nodes:
+            gpus = NodeGpus(nodes[node_id], actors)
+            found.update((actor.actor_id, gpus.entry(actor)) for actor in gpus.actors)
+    return found
 
 
 def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
@@ -229,7 +147,7 @@ def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
     for actor in state.actors:
         if actor.state == "ALIVE" and actor.node_id is not None:
             alive.setdefault(actor.node_id, []).append(actor)
-    return dict(gpu_memory_of(state, alive))
+    return gpu_memory_of(state, alive)
 
 
 def memory_warnings(

@@ -45,15 +45,15 @@ def explain_pending(
     state: ClusterState,
     rooms: Sequence[Room],
     idle: Sequence[Room],
-    candidates: Iterable[Actor] | None = None,
+    candidates: Iterable[Actor],
 ) -> tuple[PendingActor, ...]:
     """Pending actors, infeasible ones first, each with the sentence that explains it.
-    `candidates`: the actors to look at, if not all the state's (a view sets the few
-    pending ones aside while it goes through the actors once)."""
+    `candidates`: the state's actors that may be pending (a view sets them aside while it
+    goes through the actors once)."""
     groups = {group.pg_id: group for group in state.placement_groups}
     requests = _autoscaler_requests(state.autoscaler_messages)
     pending = []
-    for actor in state.actors if candidates is None else candidates:
+    for actor in candidates:
         if actor.state not in PENDING_STATES:  # `is_pending`, without a call per actor
             continue
         group = groups.get(actor.placement_group_id) if actor.placement_group_id else None

@@ -53,7 +53,7 @@ def _gpu_memory(entry: ActorGpuMemory) -> dict[str, Any]:
         "name": entry.name,
         "pool": entry.pool,
         "node_id": entry.node_id,
-        "gpus_reserved": round(entry.reserved, DECIMALS) + 0.0,  # `_round`: one per actor
+        "gpus_reserved": _round(entry.reserved),
         "gpu_indexes": list(entry.devices),
         "memory_mib": entry.memory_mib,
         "share_mib": None if share is None else round(share, 1),

@@ -56,15 +56,6 @@ def death_sentence(dead: Sequence[Actor], since_last: bool) -> str:
     return f"{who} {verb} dead: {why}."
 
 
-def _per_actor_gpus(state: ClusterState) -> dict[str, set[int]]:
-    """Each pool's distinct GPU requests (in fixed-point units) of its alive actors."""
-    found: dict[str, set[int]] = {}
-    for actor in state.actors:
-        if actor.state == "ALIVE" and actor.pool is not None:
-            found.setdefault(actor.pool, set()).add(units(actor.gpus))
-    return found
-
-
 def view_warnings(
     state: ClusterState,
     pools: Sequence[PoolStatus],
@@ -72,8 +63,8 @@ def view_warnings(
     stale_after: float,
     previous: ClusterState | None = None,
     *,
-    dead: Iterable[Actor] | None = None,
-    gpu_requests: Mapping[str, set[int]] | None = None,
+    dead: Iterable[Actor],
+    gpu_requests: Mapping[str, set[int]],
 ) -> tuple[str, ...]:
     """The warning lines. A view that went through the actors already gives what it found:
     `dead`, actors among which are the pool's dead ones, and `gpu_requests`, each pool's
@@ -93,9 +84,8 @@ def view_warnings(
     died = deaths(state, previous, dead)
     if died:
         warnings.append(death_sentence(died, since_last=previous is not None))
-    per_actor = _per_actor_gpus(state) if gpu_requests is None else gpu_requests
     for pool in pools:
-        started_with = per_actor.get(pool.name, set()) - {units(pool.gpus_per_actor)}
+        started_with = gpu_requests.get(pool.name, set()) - {units(pool.gpus_per_actor)}
         if started_with:
             amounts = " or ".join(f"{figure(GPU, count)}" for count in sorted(started_with))
             warnings.append(
