@@ -69,10 +69,14 @@ class Room:
     gpu_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        pairs = zip(self.gpu_capacity, self.gpu_reserved, strict=True)
-        object.__setattr__(
-            self, "gpu_free", tuple([cap - used if cap > used else 0 for cap, used in pairs])
-        )
+        object.__setattr__(self, "gpu_free", _left(self.gpu_capacity, self.gpu_reserved))
+
+
+def _left(capacity: tuple[int, ...], reserved: tuple[int, ...]) -> tuple[int, ...]:
+    """What each GPU instance has left (never below 0)."""
+    return tuple(
+        [cap - used if cap > used else 0 for cap, used in zip(capacity, reserved, strict=True)]
+    )
 
 
 def room_of(
@@ -87,12 +91,7 @@ def room_of(
             "gpu_capacity": capacity,
             "gpu_reserved": reserved,
             "other_free": {key: count if count > 0 else 0 for key, count in other_free.items()},
-            "gpu_free": tuple(
-                [
-                    cap - used if cap > used else 0
-                    for cap, used in zip(capacity, reserved, strict=True)
-                ]
-            ),
+            "gpu_free": _left(capacity, reserved),
         },
     )
 
