@@ -28,15 +28,10 @@ from openrag_tui.cluster.state import parse
 from openrag_tui.cluster.summary import view_as_dict
 from openrag_tui.render import render_view
 from tests.support.raycluster import TestCluster
-from tests.support.synthetic import generate_payloads, pool_spec_of
+from tests.support.synthetic import GENERATED_POOLS, generate_payloads
 
 pytestmark = pytest.mark.bench
 RUNS = 5
-POOLS = (
-    pool_spec_of("indexer", 8, 0.5, 0.1, {"max_tasks_per_worker": 5}),
-    pool_spec_of("marker", 4, 1.0, 0.1, {"max_processes": 2, "min_processes": 1,
-                                      "max_tasks_per_child": 10}),
-)  # fmt: skip
 
 
 def _seconds(command: list[str]) -> float:
@@ -87,7 +82,7 @@ def test_parse_allocate_render_scaling(actors_per_node: int) -> None:
             start = time.perf_counter()
             state = parse(payloads, fetched_at=0.0)
             parsed = time.perf_counter()
-            view = build_view(state, POOLS, now=0.0, stale_after=6.0)
+            view = build_view(state, GENERATED_POOLS, now=0.0, stale_after=6.0)
             allocated = time.perf_counter()
             json_text(view_as_dict(view, "http://x"))
             dumped = time.perf_counter()

@@ -43,22 +43,17 @@ from openrag_tui.ui.screens.main import MainScreen
 from openrag_tui.workspace import open_workspace
 from tests.support.raycluster import TestCluster, free_port
 from tests.support.recorded import recorded_factory
-from tests.support.synthetic import generate_payloads, pool_spec_of, rows
+from tests.support.synthetic import GENERATED_POOLS, generate_payloads, rows
 
 pytestmark = pytest.mark.bench
 DATA = Path(__file__).resolve().parents[1] / "data"
 SIZE = (100, 30)
 RUNS = 9
 NOW = 1_795_771_210.0
-POOLS = (
-    pool_spec_of("indexer", 8, 0.5, 0.1, {"max_tasks_per_worker": 5}),
-    pool_spec_of("marker", 4, 1.0, 0.1, {"max_processes": 2, "min_processes": 1,
-                                      "max_tasks_per_child": 10}),
-)  # fmt: skip
 
 
 def _view(payloads: dict[str, Any], fetched_at: float = NOW) -> ClusterView:
-    return build_view(parse(payloads, fetched_at=fetched_at), POOLS, now=fetched_at,
+    return build_view(parse(payloads, fetched_at=fetched_at), GENERATED_POOLS, now=fetched_at,
                       stale_after=6.0)  # fmt: skip
 
 

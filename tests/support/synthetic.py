@@ -306,3 +306,11 @@ def pool_spec_of(
         min_processes=given.get("min_processes", 0),
         max_tasks_per_child=given.get("max_tasks_per_child", 0),
     )  # fmt: skip
+
+
+#: the pools the benches give the generated clusters' views (indexer 8 × 0.5 GPU, marker 4 × 1)
+GENERATED_POOLS = (
+    pool_spec_of("indexer", 8, 0.5, 0.1, {"max_tasks_per_worker": 5}),
+    pool_spec_of("marker", 4, 1.0, 0.1, {"max_processes": 2, "min_processes": 1,
+                                      "max_tasks_per_child": 10}),
+)  # fmt: skip
