@@ -110,8 +110,9 @@ class Backend:
         (`cluster_tables.prepare`) so that the UI's update only compares and draws."""
         from openrag_tui.ui.widgets.cluster_tables import prepare
 
-        self.history.record_cluster(view, view.gpu_memory, view.state.fetched_at)
-        prepare(view, self.history)
+        history = self.history
+        history.record_cluster(view, view.gpu_memory, view.state.fetched_at)
+        prepare(view, history)
 
     def reload_workspace(self) -> Workspace:
         """Read the .env again (edited here or elsewhere); the dashboard URL may change, so the
