@@ -189,10 +189,11 @@ def parse(payloads: Payloads, fetched_at: float) -> ClusterState:
     if missing:
         raise ValueError(f"missing dashboard payloads: {', '.join(missing)}")
     actor_rows, actors_total, actors_kept = _listing(payloads["actors_detail"])
+    requests: _Requests = {}
     return ClusterState(
         ray_version=str(payloads["version"].get("ray_version", "")),
         nodes=_nodes(payloads),
-        actors=tuple([_actor(row) for row in actor_rows]),
+        actors=tuple([_actor(row, requests) for row in actor_rows]),
         placement_groups=_placement_groups(payloads.get("placement_groups")),
         demand=_demand(payloads.get("cluster_status")),
         autoscaler_messages=_autoscaler_messages(payloads.get("cluster_events")),
@@ -342,9 +343,19 @@ def _autoscaler_messages(body: Mapping[str, Any] | None) -> tuple[str, ...]:
     return tuple(str(row["message"]) for row in events)
 
 
-def _actor(row: Mapping[str, Any]) -> Actor:
+#: each distinct raw request of one parse, normalised once: the actors asking for the same
+#: share one dict (read-only), which lets the allocation count a node's actors by kind
+_Requests = dict[tuple[tuple[str, Any], ...], dict[str, float]]
+
+
+def _actor(row: Mapping[str, Any], requests: _Requests) -> Actor:
     get = row.get
     class_name = get("class_name") or ""
+    raw = get("required_resources") or {}
+    key = tuple(raw.items())
+    required = requests.get(key)
+    if required is None:
+        required = requests[key] = normalise_required(raw)
     pool, owner = pool_of_class(class_name) or _NO_POOL
     state = get("state")
     cause = get("death_cause")
@@ -357,7 +368,7 @@ def _actor(row: Mapping[str, Any]) -> Actor:
             "state": state or "UNKNOWN",
             "node_id": get("node_id") or None,
             "namespace": get("ray_namespace") or "",
-            "required": normalise_required(get("required_resources") or {}),
+            "required": required,
             "placement_group_id": get("placement_group_id") or None,
             "pid": int(get("pid") or 0),
             "num_restarts": int(get("num_restarts") or 0),  # a string in the payload
