@@ -63,13 +63,15 @@ def _share(
 
 #: the GPUs a pid is on, each with what NVML says the process holds there
 _On = list[tuple[GpuDevice, GpuProcess]]
+#: an entry's measured figures: memory, status, GPU memory, devices, share, over its share
+_Figures = tuple[float | None, str, float | None, tuple[int, ...], float | None, bool]
 
 
 class NodeGpus:
     """A node's NVML processes by pid and its alive actors: all that an actor's figures need
     besides its own pid and request. Made once per node per refresh."""
 
-    __slots__ = ("actors", "devices", "first_memory", "node_id", "on_gpus", "unattributed")
+    __slots__ = ("actors", "devices", "first_memory", "node_id", "off", "on_gpus", "unattributed")
 
     def __init__(self, node: Node, actors: Iterable[Actor]) -> None:
         self.node_id = node.node_id
@@ -84,30 +86,32 @@ class NodeGpus:
         self.on_gpus = on_gpus
         #: a process on the GPUs is no actor's (a child, or vLLM): an actor on none may be it
         self.unattributed = bool(on_gpus) and not on_gpus.keys() <= {a.pid for a in self.actors}
+        self.off: dict[float, _Figures] = {}  # by GPUs reserved
 
-    def off_gpus(self, reserved: float) -> tuple[float | None, str]:
-        """(memory, status) of an actor whose process NVML does not list on the node's GPUs."""
-        if reserved <= 0:
-            return 0.0, NOT_GPU  # reserves none, holds none: not a GPU actor
-        if not self.devices or self.unattributed:
-            return None, UNKNOWN  # no NVML data, or a child process of some actor may hold it
-        return 0.0, NO_GPU
+    def off_gpus(self, reserved: float) -> _Figures:
+        """The figures of an actor whose process NVML does not list on the node's GPUs: the
+        same for every such actor reserving as much (one per amount, asked once)."""
+        figures = self.off.get(reserved)
+        if figures is None:
+            if reserved <= 0:
+                memory, status = 0.0, NOT_GPU  # reserves none, holds none: not a GPU actor
+            elif not self.devices or self.unattributed:
+                memory, status = None, UNKNOWN  # no NVML data, or a child process may hold it
+            else:
+                memory, status = 0.0, NO_GPU
+            gpu_memory = self.first_memory or None
+            figures = (memory, status, gpu_memory, (), *_share(reserved, gpu_memory, memory))
+            self.off[reserved] = figures
+        return figures
 
     def entry(self, actor: Actor) -> ActorGpuMemory:
         """The actor's entry (it is one of `actors`), built without `__init__` (`state.built`):
         one per actor."""
         reserved = actor.gpus
         on = self.on_gpus.get(actor.pid) if actor.pid else None
-        if on:
-            held = [process.memory_mib for _, process in on]
-            memory = None if None in held else sum(held)  # type: ignore[arg-type]
-            status = UNKNOWN if memory is None else MEASURED
-            gpu_memory = on[0][0].memory_total_mib or None
-            devices = tuple(sorted({device.index for device, _ in on}))
-        else:
-            memory, status = self.off_gpus(reserved)
-            gpu_memory, devices = self.first_memory or None, ()
-        share, over = _share(reserved, gpu_memory, memory)
+        memory, status, gpu_memory, devices, share, over = (
+            _on_gpus(on, reserved) if on else self.off_gpus(reserved)
+        )
         return built(
             ActorGpuMemory,
             {
@@ -125,6 +129,16 @@ class NodeGpus:
                 "over_share": over,
             },
         )
+
+
+def _on_gpus(on: _On, reserved: float) -> _Figures:
+    """The figures of an actor whose process NVML lists on some of the node's GPUs."""
+    held = [process.memory_mib for _, process in on]
+    memory = None if None in held else sum(held)  # type: ignore[arg-type]
+    gpu_memory = on[0][0].memory_total_mib or None
+    devices = tuple(sorted({device.index for device, _ in on}))
+    status = UNKNOWN if memory is None else MEASURED
+    return (memory, status, gpu_memory, devices, *_share(reserved, gpu_memory, memory))
 
 
 def gpu_memory_of(
