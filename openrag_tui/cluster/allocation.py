@@ -180,6 +180,7 @@ def build_view(
     known_groups = {group.pg_id for group in state.placement_groups}
     tally = _Tally()
     counted = UnitCounts()
+    packed: _Packed = {}
     nodes: list[NodeAllocation] = []
     rooms: list[Room] = []
     idle: list[Room] = []
@@ -196,7 +197,7 @@ def build_view(
             reserving.add(node_id)
             tally.add_kinds(kinds, counted)
         space, empty, allocation, by_owner = _allocate(
-            node, actors, kinds, bundles.get(node_id, ()), counted
+            node, actors, kinds, bundles.get(node_id, ()), counted, packed
         )
         nodes.append(allocation)
         rooms.append(space)
@@ -247,6 +248,12 @@ def _kinds(actors: Iterable[Actor], known_groups: set[str]) -> _Kinds:
     return kinds
 
 
+#: GPU instances (units) and the sorted requests they hold -> the units reserved on each: the
+#: nodes of a cluster are often alike (same GPUs, same pools' actors), so each packing is
+#: worked out once per refresh
+_Packed = dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]]
+
+
 def _placed_bundles(state: ClusterState) -> dict[str, list[Mapping[str, float]]]:
     """By node, what the placement groups' placed bundles hold (a removed group holds
     nothing: its bundles gave their resources back)."""
@@ -266,11 +273,12 @@ def _allocate(
     kinds: _Kinds,
     bundles: Sequence[Mapping[str, float]],
     counted: UnitCounts,
+    packed: _Packed,
 ) -> tuple[Room, Room, NodeAllocation, dict[str, int]]:
     """An alive node: what it can still give, what it gives when idle, its allocation, and the
     GPU units each owner holds there. What reserves: its actors outside known placement
     groups, then its placed bundles (`rooms.room` is the same arithmetic for one node at a
-    time); `counted`: the units of the amounts seen."""
+    time); `counted`: the units of the amounts seen; `packed`: the packings of this refresh."""
     capacity = tuple(gpu_capacities(node.gpus))
     total = {
         key: count
@@ -305,7 +313,12 @@ def _allocate(
             gpu_requests.append(gpus)
             by_owner[OTHER] += gpus
             groups += gpus
-    space = room_of(node, capacity, tuple(pack(capacity, gpu_requests)), other)
+    gpu_requests.sort()
+    key = (capacity, tuple(gpu_requests))
+    reserved = packed.get(key)
+    if reserved is None:
+        reserved = packed[key] = tuple(pack(capacity, gpu_requests))
+    space = room_of(node, capacity, reserved, other)
     empty = room_of(node, capacity, (0,) * len(capacity), total)
     free = sum(space.gpu_free)
     resources_free = {GPU: amount(free)} if capacity else {}
