@@ -278,6 +278,34 @@ def test_a_leasing_callers_task_on_a_killed_actor_runs_again_elsewhere(pools: De
     assert after.lost == before.lost + 1
 
 
+def test_callers_that_stop_waiting_for_a_slot_take_none(pools: Deployment) -> None:
+    """A freed slot starts the next waiting task at once; a task cancelled while it waits
+    is skipped: the others each run once, and every slot goes back."""
+    before = resize("indexer", 2)
+
+    async def scenario() -> tuple[list[int], list[bool]]:
+        client = PoolClient("indexer")
+        tasks = [asyncio.create_task(client.run("sleep", 0.2, n)) for n in range(12)]
+        await in_thread(lambda: sum(client.held().values()) == 4, "every slot leased")
+        for task in tasks[4::2]:  # waiting: the four slots run tasks 0-3
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+        kept = [n for n in outcomes if isinstance(n, int)]
+        return kept, [isinstance(n, asyncio.CancelledError) for n in outcomes]
+
+    kept, cancelled = asyncio.run(scenario())
+    assert kept == [0, 1, 2, 3, 5, 7, 9, 11]
+    assert cancelled == [False] * 4 + [True, False] * 4
+    wait_until(
+        lambda: (state := control.state("indexer")).in_flight == 0
+        and state.completed - before.completed == 8,
+        10,
+        "every slot given back and only the tasks that ran counted",
+        every=0.5,
+    )
+
+
 def test_leases_of_callers_gone_are_freed(pools: Deployment) -> None:
     """A caller that restarts under its name frees its old lease at once; an anonymous one
     that went silent loses its lease after LEASE_TTL_SECONDS. Neither leaves the pool full."""
