@@ -3,8 +3,7 @@ its supervisor, instead of through the supervisor one hop per task.
 
 The supervisor still decides everything that matters to the pool: how many slots a caller gets
 and on which actors (least-loaded), whom to retire, and when a retiree has drained. The client
-asks for slots while it has tasks waiting, starts its next waiting task on a slot that
-frees up (from the task that freed it, not a turn of the event loop later), gives
+asks for slots while it has tasks waiting, hands a slot that frees up to its next task, gives
 back what stays idle for LINGER_SECONDS (the pool's `in_flight` then says what is really busy),
 and keeps its lease alive with a watch that also tells it which actors retire: their slots go
 back as soon as their tasks end. A task whose actor dies runs again on another one, up to
@@ -18,7 +17,6 @@ import contextlib
 import logging
 import secrets
 from collections import Counter, deque
-from collections.abc import Callable
 from typing import Any
 
 import ray
@@ -41,12 +39,6 @@ SUPERVISOR_RETRY = (0.5, 20)
 _log = logging.getLogger(__name__)
 
 
-#: a task's function and arguments, as an actor's `run` takes them
-_Call = tuple[Callable[..., Any], tuple[Any, ...]]
-#: a call made on an actor: its reference, or what making it raised
-_Started = ray.ObjectRef | BaseException
-
-
 class PoolClient:
     """Runs one pool's tasks on its actors directly. `holder` names the caller to the
     supervisor: a caller that restarts under the same name (the coordinator) frees its old
@@ -65,7 +57,7 @@ class PoolClient:
         self._granted_at: dict[str, int] = {}  # the pool's version when an actor was granted
         self._retiring: set[str] = set()
         self._dead: set[str] = set()
-        self._waiters: deque[tuple[asyncio.Future[tuple[str, _Started]], _Call]] = deque()
+        self._waiters: deque[asyncio.Future[str]] = deque()
         self._returns: Counter[str] = Counter()  # slots to give back at the end of this turn
         self._counts: Counter[str] = Counter()  # completed / retried, not yet told
         self._leasing: asyncio.Task[None] | None = None
@@ -80,13 +72,14 @@ class PoolClient:
     async def run(self, kind: str, *args: Any) -> Any:
         """Run one task of `kind` on a free slot (waiting for one), again on another actor if
         its actor dies; its own failure is raised as Ray raises it (RayTaskError)."""
-        call = (resolve(kind), args)
+        function = resolve(kind)
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            name, started = await self._start(call)
+            name = await self._acquire()
             try:
-                if isinstance(started, BaseException):
-                    raise started
-                result = await started
+                handle = self._handles.get(name)
+                if handle is None:  # it died between being handed over and called
+                    raise RayActorError()
+                result = await handle.run.remote(function, args)
             except RayTaskError:  # the task's own failure, even one about another actor
                 raise
             except RayActorError as error:
@@ -123,11 +116,8 @@ class PoolClient:
 
     # Slots
 
-    async def _start(self, call: _Call) -> tuple[str, _Started]:
-        """The call started on a held slot: at once on an idle one, else by the task that frees
-        one (`_offer`), so the actor gets its next task without waiting for this one's turn of
-        the event loop."""
-        while self._waiters and self._waiters[0][0].done():  # cancelled while they waited
+    async def _acquire(self) -> str:
+        while self._waiters and self._waiters[0].done():  # cancelled while they waited
             self._waiters.popleft()
         if not self._waiters:
             name = self._pick()
@@ -136,38 +126,16 @@ class PoolClient:
                 if not self._free[name]:
                     del self._free[name]
                 self._use(name)
-                return name, self._call(name, call)
-        waiter: asyncio.Future[tuple[str, _Started]] = asyncio.get_running_loop().create_future()
-        self._waiters.append((waiter, call))
+                return name
+        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
         self._want_more()
         try:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed a slot just too late
-                name, started = waiter.result()
-                self._spawn(self._release_after(name, started))
+                self._release(waiter.result())
             raise
-
-    def _call(self, name: str, call: _Call) -> _Started:
-        """The call made on the actor's slot; what it raised on the way is raised where it is
-        awaited (the caller's task), so its slot is released there."""
-        handle = self._handles.get(name)
-        if handle is None:  # it died between being handed over and called
-            return RayActorError()
-        function, args = call
-        try:
-            return handle.run.remote(function, args)
-        except Exception as error:
-            return error
-
-    async def _release_after(self, name: str, started: _Started) -> None:
-        """A slot whose caller went away after its call was made: free once the call ends."""
-        try:
-            if not isinstance(started, BaseException):
-                with contextlib.suppress(Exception):
-                    await started
-        finally:
-            self._release(name)
 
     def _pick(self) -> str | None:
         """The held idle slot on the actor this client loads least."""
@@ -193,10 +161,10 @@ class PoolClient:
             self._give(name, 1)
             return
         while self._waiters:
-            waiter, call = self._waiters.popleft()
+            waiter = self._waiters.popleft()
             if not waiter.cancelled():
                 self._use(name)
-                waiter.set_result((name, self._call(name, call)))
+                waiter.set_result(name)
                 return
         self._free[name] += 1
         if self._linger is None:
@@ -209,7 +177,7 @@ class PoolClient:
         steady stream of tasks needs them in a moment), give back the rest: the least-loaded
         actors' first, so that the pool's busy actors are the ones really busy."""
         self._linger = None
-        if any(not waiter.done() for waiter, _ in self._waiters):
+        if any(not waiter.done() for waiter in self._waiters):
             return
         keep = max(0, self._peak - self._busy_total)
         self._peak = self._busy_total
@@ -248,7 +216,7 @@ class PoolClient:
         """Ask for slots while tasks wait for one; a supervisor that cannot be reached fails
         the waiting tasks with its reason (PoolsNotDeployed, RayActorError)."""
         try:
-            while want := sum(not waiter.done() for waiter, _ in self._waiters):
+            while want := sum(not waiter.done() for waiter in self._waiters):
                 grant: Grant = await self._call_supervisor(
                     "lease", self.holder, self._incarnation, want, track=True
                 )
@@ -257,7 +225,7 @@ class PoolClient:
             raise
         except Exception as error:
             while self._waiters:
-                waiter, _ = self._waiters.popleft()
+                waiter = self._waiters.popleft()
                 if not waiter.done():
                     waiter.set_exception(error)
 

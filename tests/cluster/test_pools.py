@@ -279,8 +279,8 @@ def test_a_leasing_callers_task_on_a_killed_actor_runs_again_elsewhere(pools: De
 
 
 def test_callers_that_stop_waiting_for_a_slot_take_none(pools: Deployment) -> None:
-    """A freed slot starts the next waiting task at once; a task cancelled while it waits
-    is skipped: the others each run once, and every slot goes back."""
+    """A freed slot goes to the next waiting task; a task cancelled while it waits is
+    skipped: the others each run once, and every slot goes back."""
     before = resize("indexer", 2)
 
     async def scenario() -> tuple[list[int], list[bool]]:
