@@ -298,8 +298,10 @@ def test_callers_that_stop_waiting_for_a_slot_take_none(pools: Deployment) -> No
     assert kept == [0, 1, 2, 3, 5, 7, 9, 11]
     assert cancelled == [False] * 4 + [True, False] * 4
     wait_until(
-        lambda: (state := control.state("indexer")).in_flight == 0
-        and state.completed - before.completed == 8,
+        lambda: (
+            (state := control.state("indexer")).in_flight == 0
+            and state.completed - before.completed == 8
+        ),
         10,
         "every slot given back and only the tasks that ran counted",
         every=0.5,
