@@ -106,6 +106,13 @@ def cluster(
         ray.shutdown()
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child, before exec: SIGINT at its default, as in an operator's terminal. A run
+    started in the background (under `nohup`, or `&` in a script) hands SIGINT down ignored,
+    Python leaves an ignored SIGINT ignored, and Ctrl-C would not end the follow."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Following:
     """`openrag-tui logs … --follow` as a child process, its output collected line by line."""
 
@@ -119,6 +126,7 @@ class Following:
             stdin=subprocess.DEVNULL,
             text=True,
             env={**os.environ, "XDG_STATE_HOME": str(cluster.env_file.parent)},
+            preexec_fn=_ctrl_c_as_in_a_terminal,
         )
         self.out: list[str] = []
         self.err: list[str] = []
