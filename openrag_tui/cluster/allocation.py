@@ -293,11 +293,7 @@ def _allocate(
     for (class_name, _, in_group), (count, actor) in kinds.items():
         if in_group:  # its bundle holds its resources
             continue
-        resources = actor.required
-        for key, value in resources.items():
-            if key != GPU and (need := counted[value]) > 0:
-                other[key] = other.get(key, 0) - need * count
-        gpus = counted[resources.get(GPU, 0.0)]
+        gpus = _hold(other, actor.required, count, counted)
         if gpus > 0:
             gpu_requests += [gpus] * count
         pool = actor.pool
@@ -305,10 +301,7 @@ def _allocate(
         if pool is None and gpus:
             by_class[class_name] += gpus * count
     for resources in bundles:
-        for key, value in resources.items():
-            if key != GPU and (need := counted[value]) > 0:
-                other[key] = other.get(key, 0) - need
-        gpus = counted[resources.get(GPU, 0.0)]
+        gpus = _hold(other, resources, 1, counted)
         if gpus > 0:
             gpu_requests.append(gpus)
             by_owner[OTHER] += gpus
@@ -339,6 +332,17 @@ def _allocate(
         },
     )
     return space, empty, allocation, by_owner
+
+
+def _hold(
+    other: dict[str, int], resources: Mapping[str, float], times: int, counted: UnitCounts
+) -> int:
+    """Take `times` copies of a reservation's resources other than GPU off `other`; its GPU
+    units (one copy's)."""
+    for key, value in resources.items():
+        if key != GPU and (need := counted[value]) > 0:
+            other[key] = other.get(key, 0) - need * times
+    return counted[resources.get(GPU, 0.0)]
 
 
 def _dead_allocation(node: Node) -> NodeAllocation:
