@@ -155,15 +155,6 @@ def gpu_memory_of(
     return found
 
 
-def actor_gpu_memory(state: ClusterState) -> dict[str, ActorGpuMemory]:
-    """Every alive actor's GPU memory, keyed by actor id."""
-    alive: dict[str, list[Actor]] = {}
-    for actor in state.actors:
-        if actor.state == "ALIVE" and actor.node_id is not None:
-            alive.setdefault(actor.node_id, []).append(actor)
-    return gpu_memory_of(state, alive)
-
-
 def memory_warnings(
     found: Mapping[str, ActorGpuMemory], measured: Mapping[str, float] | None = None
 ) -> list[str]:

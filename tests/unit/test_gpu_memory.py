@@ -7,7 +7,7 @@ from typing import Any
 
 from openrag_tui.cluster import history as history_module
 from openrag_tui.cluster.allocation import build_view
-from openrag_tui.cluster.gpumemory import MEASURED, NO_GPU, UNKNOWN, actor_gpu_memory
+from openrag_tui.cluster.gpumemory import MEASURED, NO_GPU, UNKNOWN
 from openrag_tui.cluster.history import History, Series
 from openrag_tui.cluster.state import parse
 from openrag_tui.cluster.summary import view_as_dict
@@ -32,7 +32,7 @@ def with_nvml(processes: dict[int, list[tuple[int, float | None]]]) -> dict[str,
 
 
 def by_name(payloads: dict[str, Any]) -> dict[str, Any]:
-    return {entry.name: entry for entry in actor_gpu_memory(parse(payloads, 0.0)).values()}
+    return {entry.name: entry for entry in view_of(payloads).gpu_memory.values()}
 
 
 def view_of(payloads: dict[str, Any]):
@@ -172,7 +172,7 @@ def test_entries_are_what_their_constructor_builds() -> None:
     """Each entry is built without `__init__`: its share and over-share are what it derives."""
     from dataclasses import replace
 
-    entries = actor_gpu_memory(parse(with_nvml(TYPICAL), 0.0)).values()
+    entries = view_of(with_nvml(TYPICAL)).gpu_memory.values()
     assert any(entry.over_share for entry in entries)
     for entry in entries:
         assert vars(replace(entry)) == vars(entry)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from openrag_tui.cluster.gpumemory import actor_gpu_memory
+from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.planner import Given, PlanRefused, measured_memory, plan_pools
 from openrag_tui.cluster.rooms import UNIT, pack, units
 from openrag_tui.cluster.state import ClusterState, GpuDevice, GpuProcess, Node, parse
@@ -99,7 +99,7 @@ def test_the_measured_memory_is_the_median_of_the_pools_actors_over_the_history(
         {"pid": 4654, "gpuMemoryUsage": 1000.0},
         {"pid": 4655, "gpuMemoryUsage": 3000.0},
     ]
-    found = actor_gpu_memory(parse(payloads, 0.0))
+    found = build_view(parse(payloads, 0.0), (), now=0.0, stale_after=60.0).gpu_memory
     assert measured_memory(found, "indexer") == 2000.0
     some = next(entry.actor_id for entry in found.values() if entry.memory_mib == 1000.0)
     assert measured_memory(found, "indexer", {some: [1000.0, 1000.0, 1000.0]}) == 1000.0
