@@ -1,6 +1,9 @@
-"""The Ray dashboard HTTP API: one session, short timeouts, auth, and plain payloads out.
+"""The Ray dashboard HTTP API: short timeouts, auth, and plain payloads out.
 
 Errors become one of three exceptions whose message is a sentence an operator can act on.
+The transport is the standard library's `urllib.request` (proxies from the environment,
+HTTPS): `requests` and urllib3 took 70 of a `status --json`'s ~260 ms to import
+(docs/benchmarks.md, "Issue 13, third day").
 """
 
 from __future__ import annotations
@@ -8,17 +11,19 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from openrag_tui import __version__
 from openrag_tui.config import redact
 
 if TYPE_CHECKING:
-    import requests
+    import ssl
+    from urllib.request import OpenerDirector
 
 TIMEOUT_SECONDS = 2.0
 #: a 1,000-node summary is ~15 MB; more than this is not a dashboard answering
@@ -26,9 +31,8 @@ MAX_RESPONSE_BYTES = 64 << 20
 READ_CHUNK_BYTES = 256 << 10
 MAX_REDIRECTS = 3
 ACTOR_LIMIT = 10_000
-USER_AGENT = (
-    f"openrag-tui/{__version__} (python-requests)"  # never "Mozilla": browsers may only GET
-)
+USER_AGENT = f"openrag-tui/{__version__} (python)"  # never "Mozilla": browsers may only GET
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 #: endpoint name -> path. The names are the keys of the payload mapping `state.parse` reads.
 ENDPOINTS: dict[str, str] = {
@@ -58,6 +62,33 @@ class DashboardUnreachable(DashboardError):
 
 class DashboardAuthError(DashboardError):
     """The dashboard wants a token, or refused ours."""
+
+
+class _Body(Protocol):
+    def read1(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class Answer:
+    """One HTTP answer, its body not read yet (read it in bounded chunks, then close it)."""
+
+    def __init__(self, url: str, status: int, headers: Mapping[str, str], body: _Body) -> None:
+        self.url = url
+        self.status = status
+        self.headers = headers
+        self._body = body
+
+    @property
+    def is_redirect(self) -> bool:
+        return self.status in REDIRECTS and self.headers.get("Location") is not None
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        """The body as it arrives: each chunk is what one read gave, at most `size` bytes."""
+        while chunk := self._body.read1(size):
+            yield chunk
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def default_dashboard_url(cli_url: str | None, panel_url: str | None, port: int) -> str:
@@ -99,20 +130,20 @@ class DashboardClient:
         self.base_url = base_url.rstrip("/")
         self.display_url = redact(self.base_url)
         self.timeout = timeout
-        import requests  # here: the panel draws its first frame without it (~0.15 s)
-
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=len(ENDPOINTS))
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
-        self._session.headers["User-Agent"] = USER_AGENT
-        if token:
-            self._session.headers["Authorization"] = f"Bearer {token}"
-        _read_environment_once(self._session, self.base_url, with_netrc=not token)
+        #: what every request carries: the agent, and the token or a `.netrc` login
+        self.headers = {"User-Agent": USER_AGENT}
+        authorization = f"Bearer {token}" if token else _netrc_login(self.base_url)
+        if authorization:
+            self.headers["Authorization"] = authorization
         self._started: dict[str, Future[Any]] | None = None  # GETs `prefetch` started
 
     def close(self) -> None:
-        self._session.close()
+        """Nothing to release: each GET has its own connection, closed when it is read."""
+
+    @cached_property
+    def _opener(self) -> OpenerDirector:
+        """Built at the first GET (a bad CA bundle is then that GET's DashboardError)."""
+        return _opener_for(self.base_url)
 
     def get_json(self, path: str) -> Any:
         """GET a path and decode it, turning every failure into a DashboardError."""
@@ -172,29 +203,37 @@ class DashboardClient:
                 response.close()
         raise DashboardError(f"{self.display_url} redirected more than {MAX_REDIRECTS} times")
 
-    def _send(self, url: str, deadline: float) -> requests.Response:
+    def _send(self, url: str, deadline: float) -> Answer:
         """The network round trip, with transport failures as DashboardErrors."""
-        import requests
+        import http.client
+        from urllib.error import URLError
+        from urllib.request import Request
 
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise DashboardError(
+                f"request to {redact(url)} failed: the dashboard URL must start with http:// "
+                "or https://"
+            )
         left = max(deadline - time.monotonic(), 0.01)
         try:
-            return self._session.get(url, timeout=left, stream=True, allow_redirects=False)
-        except requests.Timeout as error:
-            raise self._too_slow() from error
-        except requests.ConnectionError as error:
-            raise DashboardUnreachable(
-                f"cannot reach the Ray dashboard at {self.display_url} (is the cluster running?)"
-            ) from error
-        except requests.RequestException as error:
+            response = self._opener.open(Request(url, headers=self.headers), timeout=left)
+        except (TimeoutError, URLError) as error:
+            if isinstance(error, TimeoutError) or isinstance(error.reason, TimeoutError):
+                raise self._too_slow() from error
+            raise self._unreachable() from error
+        except (ConnectionError, http.client.HTTPException) as error:
+            raise self._unreachable() from error
+        except (OSError, ValueError) as error:
             raise DashboardError(f"request to {redact(url)} failed: {error}") from error
+        return Answer(url, response.status, response.headers, response)
 
-    def _read(self, response: requests.Response, deadline: float) -> bytes:
-        import requests
+    def _read(self, response: Answer, deadline: float) -> bytes:
+        import http.client
 
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_content(READ_CHUNK_BYTES):
+            for chunk in response.chunks(READ_CHUNK_BYTES):
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise DashboardError(
@@ -204,13 +243,15 @@ class DashboardClient:
                 if time.monotonic() > deadline:
                     raise self._too_slow()
                 chunks.append(chunk)
-        except requests.RequestException as error:
+        except TimeoutError as error:
+            raise self._too_slow() from error
+        except (OSError, http.client.HTTPException) as error:
             raise DashboardUnreachable(
                 f"the Ray dashboard at {self.display_url} broke off its answer: {error}"
             ) from error
         return b"".join(chunks)
 
-    def _redirect_target(self, url: str, response: requests.Response) -> str:
+    def _redirect_target(self, url: str, response: Answer) -> str:
         target = urljoin(url, response.headers.get("Location", ""))
         here, there = urlsplit(url), urlsplit(target)
         if (here.scheme, here.hostname, here.port) != (there.scheme, there.hostname, there.port):
@@ -220,36 +261,97 @@ class DashboardClient:
             )
         return target
 
+    def _unreachable(self) -> DashboardUnreachable:
+        return DashboardUnreachable(
+            f"cannot reach the Ray dashboard at {self.display_url} (is the cluster running?)"
+        )
+
     def _too_slow(self) -> DashboardUnreachable:
         return DashboardUnreachable(
             f"the Ray dashboard at {self.display_url} did not answer within {self.timeout:g}s"
         )
 
-    def _check(self, response: requests.Response) -> None:
+    def _check(self, response: Answer) -> None:
         """HTTP errors as DashboardErrors; 401/403 say how to provide the token."""
-        if response.status_code == 401:
+        if response.status == 401:
             raise DashboardAuthError(
                 f"the Ray dashboard at {self.display_url} requires a token: {TOKEN_HELP}"
             )
-        if response.status_code == 403:
+        if response.status == 403:
             raise DashboardAuthError(
                 f"the Ray dashboard at {self.display_url} refused the token: {TOKEN_HELP}"
             )
-        if response.status_code >= 400:
-            raise DashboardError(f"{redact(response.url)} answered HTTP {response.status_code}")
+        if response.status >= 400:
+            raise DashboardError(f"{redact(response.url)} answered HTTP {response.status}")
 
 
-def _read_environment_once(session: requests.Session, base_url: str, with_netrc: bool) -> None:
-    """What requests looks up in the environment for every request (the proxy variables, a
-    `.netrc` file, a CA bundle named by REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE), looked up once
-    for the dashboard: a panel polls seven GETs every few seconds, and those lookups were a
-    fifth of each GET's CPU. Redirects stay on the same origin, so one lookup holds."""
-    import requests.utils
+def _opener_for(base_url: str) -> OpenerDirector:
+    """What requests and curl look up in the environment, looked up once per client (a panel
+    polls seven GETs every few seconds; redirects stay on the same origin): the proxy variables
+    (NO_PROXY is read per request) and, for HTTPS, the CA bundle. Only these handlers: no
+    redirect is followed (`_get` decides), no other scheme is opened, every status is an
+    answer."""
+    import urllib.request
 
-    session.proxies.update(requests.utils.get_environ_proxies(base_url))
-    if with_netrc:
-        session.auth = requests.utils.get_netrc_auth(base_url)
+    proxies = urllib.request.getproxies()
+    for scheme in ("http", "https"):
+        if "all" in proxies:
+            proxies.setdefault(scheme, proxies["all"])
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.ProxyHandler(proxies),
+        urllib.request.HTTPHandler(),
+    ]
+    if urlsplit(base_url).scheme == "https":
+        handlers.append(urllib.request.HTTPSHandler(context=_verifying_context()))
+    opener = urllib.request.OpenerDirector()
+    for handler in handlers:
+        opener.add_handler(handler)
+    return opener
+
+
+def _verifying_context() -> ssl.SSLContext:
+    """Verification against the bundle named in the environment, else certifi's; a bundle that
+    cannot be loaded is a DashboardError, never an unverified connection."""
+    import ssl
+
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    session.trust_env = False
+    if not bundle:
+        try:
+            import certifi
+        except ImportError:
+            return ssl.create_default_context()
+        bundle = certifi.where()
+    try:
+        if os.path.isdir(bundle):
+            return ssl.create_default_context(capath=bundle)
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as error:
+        raise DashboardError(f"cannot load the CA bundle {bundle}: {error}") from error
+
+
+def _netrc_login(url: str) -> str | None:
+    """Basic credentials for the URL's host from the file NETRC names, else ~/.netrc, as requests
+    and curl find them; an unreadable or malformed file is no login."""
+    import netrc
+    from base64 import b64encode
+
+    host = urlsplit(url).hostname
+    names = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
+    for name in names:
+        try:
+            path = Path(name).expanduser()
+            if not path.exists():
+                continue
+            found = netrc.netrc(str(path)).authenticators(host or "")
+        except (netrc.NetrcParseError, OSError, RuntimeError):  # RuntimeError: no home
+            return None
+        if found is None:
+            return None
+        login, account, password = found
+        credentials = f"{login or account}:{password or ''}"
+        try:
+            encoded = credentials.encode("latin-1")
+        except UnicodeEncodeError:
+            encoded = credentials.encode("utf-8")
+        return f"Basic {b64encode(encoded).decode('ascii')}"
+    return None

@@ -34,7 +34,12 @@ from urllib.parse import urlencode
 import requests
 
 from openrag_tui.cluster import refresh
-from openrag_tui.cluster.dashboard import DashboardClient, DashboardError, DashboardUnreachable
+from openrag_tui.cluster.dashboard import (
+    Answer,
+    DashboardClient,
+    DashboardError,
+    DashboardUnreachable,
+)
 from openrag_tui.cluster.state import REQUIRED_PAYLOADS, Actor, ClusterState
 from openrag_tui.config.pools import POOLS
 from openrag_tui.formats import safe
@@ -312,7 +317,7 @@ def _read_file(
     deadline = time.monotonic() + max(client.timeout, READ_TIMEOUT_SECONDS)
     response = client._send(f"{client.base_url}{path}", deadline)
     try:
-        if response.status_code == 500:
+        if response.status == 500:
             return b"", client._read(response, deadline).decode("utf-8", errors="replace")
         _check(client, response)
         return client._read(response, deadline), None
@@ -320,10 +325,10 @@ def _read_file(
         response.close()
 
 
-def _check(client: DashboardClient, response: requests.Response) -> None:
+def _check(client: DashboardClient, response: Answer) -> None:
     if response.is_redirect:  # the logs API never redirects: not a Ray dashboard's answer
         raise DashboardError(f"the Ray dashboard at {client.display_url} redirected a log read")
-    if response.status_code == 429:
+    if response.status == 429:
         raise DashboardError(
             f"the Ray dashboard at {client.display_url} is at its limit of concurrent state "
             "requests (HTTP 429): log streams left open elsewhere may hold them"
@@ -409,7 +414,7 @@ class _Follower:
         self._open: dict[object, requests.Response] = {}  # by thread token
         self._probes = threading.BoundedSemaphore(PROBES_AT_ONCE)
         self._session = requests.Session()
-        self._session.headers.update(client._session.headers)  # the client's agent and token
+        self._session.headers.update(client.headers)  # the client's agent and token or login
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=MAX_STREAMS)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -587,7 +592,12 @@ class _Follower:
             if response.status_code == 500:
                 text = _bounded_text(response)
                 return self._end(token, label, stream, missing_reason(text, label, (stream,)))
-            _check(self._client, response)
+            # the stream is read through requests (it is shut from another thread); its status
+            # is checked as the client's own answers are
+            _check(
+                self._client,
+                Answer(response.url, response.status_code, response.headers, response.raw),
+            )
             splitter = LineSplitter()
             for chunk in response.iter_content(chunk_size=None):
                 self._put_lines(label, stream, splitter.feed(chunk))

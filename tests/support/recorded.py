@@ -6,15 +6,14 @@ production. Used where a test needs a fixed cluster (snapshots) rather than a li
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import requests
-
-from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient
+from openrag_tui.cluster.dashboard import ENDPOINTS, Answer, DashboardClient
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 FIXED_URL = "http://127.0.0.1:8265"
@@ -45,31 +44,26 @@ class RecordedDashboard(DashboardClient):
         self.logs = dict(logs or {})
         self.requests: list[str] = []
 
-    def _send(self, url: str, deadline: float) -> requests.Response:
+    def _send(self, url: str, deadline: float) -> Answer:
         path = url.removeprefix(self.base_url)
         self.requests.append(path)
         names = {endpoint: name for name, endpoint in ENDPOINTS.items()}
-        response = requests.Response()
-        response.url = url
-        response._content_consumed = True  # the body below is all there is
         if path == "/api/gcs_healthz":
-            response.status_code, response._content = 200, b"success"
+            status, body = 200, b"success"
         elif path.startswith("/api/v0/logs/file?"):
             query = parse_qs(path.partition("?")[2])
             text = self.logs.get((query["actor_id"][0], query["suffix"][0]))
             if text is None:
-                response.status_code = 500
-                response._content = b"Could not find a log file. Please make sure the log exists."
+                status = 500
+                body = b"Could not find a log file. Please make sure the log exists."
             else:
                 lines = int(query.get("lines", ["1000"])[0])
-                response.status_code = 200
-                response._content = "".join(text.splitlines(True)[-lines:]).encode()
+                status, body = 200, "".join(text.splitlines(True)[-lines:]).encode()
         elif path in names and names[path] in self.payloads:
-            response.status_code = 200
-            response._content = json.dumps(self.payloads[names[path]]).encode()
+            status, body = 200, json.dumps(self.payloads[names[path]]).encode()
         else:
-            response.status_code, response._content = 404, b"{}"
-        return response
+            status, body = 404, b"{}"
+        return Answer(url, status, {}, io.BytesIO(body))
 
 
 def recorded_factory(**kwargs: Any) -> Callable[[Any], RecordedDashboard]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -142,13 +145,14 @@ _PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "A
                     "all_proxy", "NO_PROXY", "no_proxy")  # fmt: skip
 
 
-def test_the_proxy_variables_hold_for_every_get(dashboard, monkeypatch) -> None:
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
+def test_the_proxy_variables_hold_for_every_get(dashboard, monkeypatch, variable: str) -> None:
     """Looked up once per client (not per GET), as requests would for each: through the proxy
     unless NO_PROXY names the dashboard's host."""
     url, handler = dashboard
     for name in _PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", url)
+    monkeypatch.setenv(variable, url)
     client = DashboardClient("http://dashboard.invalid:8265")
     for _ in range(2):
         with pytest.raises(DashboardError, match="HTTP 500"):  # the proxy knows no such path
@@ -176,3 +180,41 @@ def test_a_netrc_login_is_sent_without_a_token(dashboard, monkeypatch, tmp_path:
         "Basic b3BlcmF0b3I6czNjcmV0",  # operator:s3cret
         "Bearer t0ken",
     ]
+
+
+def test_status_json_loads_no_http_library_beyond_the_standard_one(dashboard, tmp_path) -> None:
+    """requests and urllib3 were 70 of a `status --json`'s ~260 ms (docs/benchmarks.md): the
+    dashboard client and the OpenRAG check it makes (none here) must not bring them back."""
+    url, _ = dashboard
+    env = tmp_path / ".env"
+    env.write_text("RAY_POOL_SIZE=1\n")
+    code = (
+        "import json, sys\n"
+        "from openrag_tui.cli import main\n"
+        "code = main(['status', '--json', '--env', sys.argv[1], '--dashboard', sys.argv[2]])\n"
+        "print(json.dumps({'code': code, 'modules': sorted(sys.modules)}), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(env), url],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+    )  # fmt: skip
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    assert report["code"] == 0 and json.loads(result.stdout)["nodes"]
+    assert [m for m in report["modules"] if m.split(".")[0] in ("requests", "urllib3")] == []
+
+
+def test_a_url_of_another_scheme_reads_nothing(tmp_path: Path) -> None:
+    """urllib opens file:// URLs; the dashboard client opens only http and https."""
+    local = tmp_path / "version"
+    local.write_text('{"ray_version": "2.60.0"}')
+    with pytest.raises(DashboardError, match="must start with http:// or https://"):
+        DashboardClient(f"file://{tmp_path}").get_json("/version")
+
+
+def test_a_ca_bundle_that_cannot_load_fails_each_get_in_one_sentence(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    client = DashboardClient(f"https://127.0.0.1:{free_port()}")  # made without a word
+    with pytest.raises(DashboardError, match=r"cannot load the CA bundle .*missing\.pem"):
+        client.fetch_all()
+    assert client.healthy() is False

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import requests
-import requests.adapters
 
 from openrag_tui.config import EnvFile, EnvFileError, redact
 from openrag_tui.indexing.errors import AuthRefused, DocumentError, Unavailable
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["AuthRefused", "OpenRag", "QueueInfo", "file_id_of"]
 
@@ -137,6 +137,8 @@ class OpenRag:
     def __init__(self, url: str, token: str | None, timeout: float = TIMEOUT_SECONDS) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        import requests.adapters  # here: `status` decides whether to ask OpenRAG without it
+
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
         self._session.mount("http://", adapter)
@@ -150,6 +152,8 @@ class OpenRag:
         return f"OpenRAG at {redact(self.url)} (OPENRAG_TUI_OPENRAG_URL, or APP_URL and APP_PORT)"
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        import requests
+
         try:
             response = self._session.request(
                 method, self.url + path, timeout=self.timeout, allow_redirects=False, **kwargs
