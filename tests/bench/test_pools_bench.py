@@ -1,5 +1,6 @@
 """Pools benchmark: resize latency, and dispatch overhead against `ray.util.ActorPool` (our
-leased slots, as the coordinator uses them, and the supervisor's one-hop-more `run`).
+leased slots, as the coordinator uses them, and the supervisor's one-hop-more `run`; beside
+them, "awaited": the actors awaited with no client at all, the bound of any asyncio caller).
 
 Run on demand (the results go into docs/benchmarks.md by hand, with the machine's load):
     .venv/bin/python -m pytest tests/bench/test_pools_bench.py -m bench -s
@@ -109,10 +110,30 @@ def test_dispatch_overhead_against_actor_pool(
         results = list(baseline.map_unordered(lambda a, _: a.run.remote(noop, ()), range(TASKS)))
         assert results == [None] * TASKS
 
-    rates: dict[str, list[float]] = {"leased": [], "proxied": [], "ActorPool": []}
+    def awaited() -> None:  # no client: `slots` coroutines per actor, each awaiting its calls
+        async def run_all() -> list[None]:  # what any asyncio caller pays Ray's bridge
+            left = iter(range(TASKS))
+            results: list[None] = []
+
+            async def one_slot(handle: ray.actor.ActorHandle) -> None:
+                for _ in left:
+                    results.append(await handle.run.remote(noop, ()))
+
+            await asyncio.gather(*(one_slot(handle) for handle in handles for _ in range(slots)))
+            return results
+
+        assert asyncio.run(run_all()) == [None] * TASKS
+
+    runs = (
+        ("leased", leased),
+        ("proxied", proxied),
+        ("awaited", awaited),
+        ("ActorPool", actor_pool),
+    )
+    rates: dict[str, list[float]] = {name: [] for name, _ in runs}
     cpu: dict[str, list[float]] = {name: [] for name in rates}
     for _ in range(REPEATS):  # interleaved, so drifting load hits all alike
-        for name, run in (("leased", leased), ("proxied", proxied), ("ActorPool", actor_pool)):
+        for name, run in runs:
             rate, cpu_per_task = _rate(run)
             rates[name].append(rate)
             cpu[name].append(cpu_per_task)
