@@ -206,6 +206,7 @@ class DashboardClient:
     def _send(self, url: str, deadline: float) -> Answer:
         """The network round trip, with transport failures as DashboardErrors."""
         import http.client
+        import ssl
         from urllib.error import URLError
         from urllib.request import Request
 
@@ -218,8 +219,11 @@ class DashboardClient:
         try:
             response = self._opener.open(Request(url, headers=self.headers), timeout=left)
         except (TimeoutError, URLError) as error:
-            if isinstance(error, TimeoutError) or isinstance(error.reason, TimeoutError):
+            reason = error.reason if isinstance(error, URLError) else error
+            if isinstance(reason, TimeoutError):
                 raise self._too_slow() from error
+            if isinstance(reason, ssl.SSLError):
+                raise self._untrusted(reason) from error
             raise self._unreachable() from error
         except (ConnectionError, http.client.HTTPException) as error:
             raise self._unreachable() from error
@@ -264,6 +268,18 @@ class DashboardClient:
     def _unreachable(self) -> DashboardUnreachable:
         return DashboardUnreachable(
             f"cannot reach the Ray dashboard at {self.display_url} (is the cluster running?)"
+        )
+
+    def _untrusted(self, error: ssl.SSLError) -> DashboardUnreachable:
+        import ssl
+
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return DashboardUnreachable(
+                f"the Ray dashboard at {self.display_url} has a certificate that is not trusted "
+                f"({error.verify_message}): set REQUESTS_CA_BUNDLE to the file of its CA"
+            )
+        return DashboardUnreachable(
+            f"the TLS handshake with the Ray dashboard at {self.display_url} failed: {error}"
         )
 
     def _too_slow(self) -> DashboardUnreachable:

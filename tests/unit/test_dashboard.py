@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+import trustme
 
 from openrag_tui.cluster.dashboard import (
     ENDPOINTS,
@@ -218,3 +220,38 @@ def test_a_ca_bundle_that_cannot_load_fails_each_get_in_one_sentence(monkeypatch
     with pytest.raises(DashboardError, match=r"cannot load the CA bundle .*missing\.pem"):
         client.fetch_all()
     assert client.healthy() is False
+
+
+@pytest.fixture
+def https_dashboard() -> Iterator[tuple[str, type[_Dashboard], trustme.CA]]:
+    """The recorded dashboard behind TLS, its certificate issued by a CA of the test's own."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    handler = type("Handler", (_Dashboard,), {"seen": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_port}", handler, ca
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_is_verified_against_the_bundle_the_environment_names(
+    https_dashboard, monkeypatch, tmp_path: Path
+) -> None:
+    url, handler, ca = https_dashboard
+    for name in (*_PROXY_VARIABLES, "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(DashboardUnreachable, match=r"not trusted .*set REQUESTS_CA_BUNDLE"):
+        DashboardClient(url).get_json(ENDPOINTS["version"])  # certifi's CAs do not know it
+    assert handler.seen == []
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    client = DashboardClient(url, token="t0ken")
+    assert client.get_json(ENDPOINTS["version"])["ray_version"] == "2.60.0"
+    assert handler.seen[-1]["Authorization"] == "Bearer t0ken"
