@@ -308,6 +308,40 @@ def test_callers_that_stop_waiting_for_a_slot_take_none(pools: Deployment) -> No
     )
 
 
+def test_a_leasing_callers_results_and_failures_arrive_as_awaiting_them_gives_them(
+    pools: Deployment,
+) -> None:
+    """`PoolClient` takes results from Ray's callback itself (`lease.arrival`): a task's own
+    failure is raised once as `await ref` raises it (RayTaskError, and the error's own class),
+    and a task cancelled while it runs gives its slot back for the next."""
+    before = resize("indexer", 1)
+
+    async def scenario() -> tuple[BaseException, list[int], dict[str, int]]:
+        client = PoolClient("indexer")
+        with pytest.raises(RuntimeError, match="broken input") as raised:
+            await client.run("fail", "broken input")
+        running = [asyncio.create_task(client.run("sleep", 1.0, n)) for n in range(2)]
+        await in_thread(lambda: sum(client.held().values()) == 2, "both slots running")
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        after_cancel = client.held()
+        results = await asyncio.gather(*(client.run("echo", n) for n in range(4)))
+        await client.close()
+        return raised.value, results, after_cancel
+
+    error, results, after_cancel = asyncio.run(scenario())
+    assert isinstance(error, ray.exceptions.RayTaskError)
+    assert results == [0, 1, 2, 3] and sum(after_cancel.values()) == 2  # both idle, held
+    after = wait_until(
+        lambda: (state := control.state("indexer")).in_flight == 0 and state,
+        10,
+        "every slot given back",
+        every=0.5,
+    )
+    assert (after.retried, after.lost) == (before.retried, before.lost)
+
+
 def test_leases_of_callers_gone_are_freed(pools: Deployment) -> None:
     """A caller that restarts under its name frees its old lease at once; an anonymous one
     that went silent loses its lease after LEASE_TTL_SECONDS. Neither leaves the pool full."""
