@@ -83,9 +83,15 @@ class Answer:
         return self.status in REDIRECTS and self.headers.get("Location") is not None
 
     def chunks(self, size: int) -> Iterator[bytes]:
-        """The body as it arrives: each chunk is what one read gave, at most `size` bytes."""
+        """The body as it arrives: each chunk is what one read gave, at most `size` bytes. A
+        body that ends before its Content-Length raises IncompleteRead (`read1` just ends)."""
         while chunk := self._body.read1(size):
             yield chunk
+        missing = getattr(self._body, "length", None)
+        if missing:
+            import http.client
+
+            raise http.client.IncompleteRead(b"", missing)
 
     def close(self) -> None:
         self._body.close()
@@ -127,12 +133,20 @@ class DashboardClient:
     def __init__(
         self, base_url: str, token: str | None = None, timeout: float = TIMEOUT_SECONDS
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.display_url = redact(self.base_url)
+        base_url = base_url.rstrip("/")
+        self.display_url = redact(base_url)
+        #: the URL without its credentials (`user:password@`): they go in a header, never in a
+        #: request line, a Host header or a name lookup
+        self.base_url, login = _without_credentials(base_url)
         self.timeout = timeout
-        #: what every request carries: the agent, and the token or a `.netrc` login
+        #: what every request carries: the agent, and the token, the URL's login or `.netrc`'s
         self.headers = {"User-Agent": USER_AGENT}
-        authorization = f"Bearer {token}" if token else _netrc_login(self.base_url)
+        if token:
+            authorization: str | None = f"Bearer {token}"
+        elif login is not None:
+            authorization = _basic(*login)
+        else:
+            authorization = _netrc_login(self.base_url)
         if authorization:
             self.headers["Authorization"] = authorization
         self._started: dict[str, Future[Any]] | None = None  # GETs `prefetch` started
@@ -215,6 +229,11 @@ class DashboardClient:
                 f"request to {redact(url)} failed: the dashboard URL must start with http:// "
                 "or https://"
             )
+        if any(char in value for value in self.headers.values() for char in "\r\n\0"):
+            raise DashboardAuthError(  # http.client would say why with the token in the sentence
+                f"the token for the Ray dashboard at {self.display_url} has a line break in it: "
+                f"{TOKEN_HELP}"
+            )
         left = max(deadline - time.monotonic(), 0.01)
         try:
             response = self._opener.open(Request(url, headers=self.headers), timeout=left)
@@ -257,8 +276,14 @@ class DashboardClient:
 
     def _redirect_target(self, url: str, response: Answer) -> str:
         target = urljoin(url, response.headers.get("Location", ""))
-        here, there = urlsplit(url), urlsplit(target)
-        if (here.scheme, here.hostname, here.port) != (there.scheme, there.hostname, there.port):
+        try:
+            elsewhere = _origin(url) != _origin(target)
+        except ValueError:  # a port that is no number, or out of range
+            raise DashboardError(
+                f"the Ray dashboard at {self.display_url} redirected to {redact(target)}, "
+                "which is not a URL: refused"
+            ) from None
+        if elsewhere:
             raise DashboardError(
                 f"the Ray dashboard at {self.display_url} redirected to {redact(target)}, "
                 "another host: refused"
@@ -303,21 +328,29 @@ class DashboardClient:
 
 def _opener_for(base_url: str) -> OpenerDirector:
     """What requests and curl look up in the environment, looked up once per client (a panel
-    polls seven GETs every few seconds; redirects stay on the same origin): the proxy variables
-    (NO_PROXY is read per request) and, for HTTPS, the CA bundle. Only these handlers: no
-    redirect is followed (`_get` decides), no other scheme is opened, every status is an
-    answer."""
+    polls seven GETs every few seconds; redirects stay on the same origin): the proxy for the
+    dashboard's scheme (else ALL_PROXY) unless NO_PROXY names its host, and for HTTPS the CA
+    bundle. Only these handlers: no redirect is followed (`_get` decides), no other scheme is
+    opened, every status is an answer."""
     import urllib.request
 
-    proxies = urllib.request.getproxies()
-    for scheme in ("http", "https"):
-        if "all" in proxies:
-            proxies.setdefault(scheme, proxies["all"])
+    found = urllib.request.getproxies()
+    scheme = urlsplit(base_url).scheme
+    proxy = found.get(scheme) or found.get("all")
+    proxies = {}
+    if proxy and not _bypassed(urlsplit(base_url).hostname or "", found.get("no", "")):
+        if "://" in proxy and urlsplit(proxy).scheme != "http":
+            raise DashboardError(
+                f"the proxy {redact(proxy)} for {redact(base_url)} is not an http:// proxy: "
+                "openrag-tui reaches the dashboard through http:// proxies only (NO_PROXY "
+                "naming its host goes direct)"
+            )
+        proxies[scheme] = proxy
     handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(proxies),
         urllib.request.HTTPHandler(),
     ]
-    if urlsplit(base_url).scheme == "https":
+    if scheme == "https":
         handlers.append(urllib.request.HTTPSHandler(context=_verifying_context()))
     opener = urllib.request.OpenerDirector()
     for handler in handlers:
@@ -345,11 +378,63 @@ def _verifying_context() -> ssl.SSLContext:
         raise DashboardError(f"cannot load the CA bundle {bundle}: {error}") from error
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port (ValueError for a port that is no number or out of range)."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    """Whether NO_PROXY names the host: as urllib reads it (names, domain suffixes, `*`), and
+    CIDR blocks for an address (`10.0.0.0/8`), as requests reads it."""
+    if not no_proxy:
+        return False
+    import ipaddress
+    import urllib.request
+
+    if urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        try:
+            if "/" in entry and address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _without_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without `user:password@`, and that login (percent-decoded), if it had one."""
+    from urllib.parse import unquote
+
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    return parts._replace(netloc=host).geturl(), (unquote(user), unquote(password))
+
+
+def _basic(login: str, password: str) -> str:
+    """An HTTP Basic `Authorization` value, encoded as requests encodes it (latin-1 first)."""
+    from base64 import b64encode
+
+    credentials = f"{login}:{password}"
+    try:
+        encoded = credentials.encode("latin-1")
+    except UnicodeEncodeError:
+        encoded = credentials.encode("utf-8")
+    return f"Basic {b64encode(encoded).decode('ascii')}"
+
+
 def _netrc_login(url: str) -> str | None:
     """Basic credentials for the URL's host from the file NETRC names, else ~/.netrc, as requests
     and curl find them; an unreadable or malformed file is no login."""
     import netrc
-    from base64 import b64encode
 
     host = urlsplit(url).hostname
     names = [os.environ["NETRC"]] if os.environ.get("NETRC") else ["~/.netrc", "~/_netrc"]
@@ -364,10 +449,5 @@ def _netrc_login(url: str) -> str | None:
         if found is None:
             return None
         login, account, password = found
-        credentials = f"{login or account}:{password or ''}"
-        try:
-            encoded = credentials.encode("latin-1")
-        except UnicodeEncodeError:
-            encoded = credentials.encode("utf-8")
-        return f"Basic {b64encode(encoded).decode('ascii')}"
+        return _basic(login or account or "", password or "")
     return None

@@ -316,7 +316,11 @@ def test_a_leasing_callers_results_and_failures_arrive_as_awaiting_them_gives_th
     and a task cancelled while it runs gives its slot back for the next."""
     before = resize("indexer", 1)
 
-    async def scenario() -> tuple[BaseException, list[int], dict[str, int]]:
+    async def scenario() -> tuple[BaseException, list[object], dict[str, int], list[object]]:
+        unhandled: list[object] = []  # what the loop's callbacks raised (a late settle, say)
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _, context: unhandled.append(context)
+        )
         client = PoolClient("indexer")
         with pytest.raises(RuntimeError, match="broken input") as raised:
             await client.run("fail", "broken input")
@@ -327,12 +331,14 @@ def test_a_leasing_callers_results_and_failures_arrive_as_awaiting_them_gives_th
         await asyncio.gather(*running, return_exceptions=True)
         after_cancel = client.held()
         results = await asyncio.gather(*(client.run("echo", n) for n in range(4)))
+        results.append(await client.run("sleep", 1.5, "after"))  # the cancelled ones end first
         await client.close()
-        return raised.value, results, after_cancel
+        return raised.value, results, after_cancel, unhandled
 
-    error, results, after_cancel = asyncio.run(scenario())
+    error, results, after_cancel, unhandled = asyncio.run(scenario())
     assert isinstance(error, ray.exceptions.RayTaskError)
-    assert results == [0, 1, 2, 3] and sum(after_cancel.values()) == 2  # both idle, held
+    assert results == [0, 1, 2, 3, "after"] and sum(after_cancel.values()) == 2  # idle, held
+    assert unhandled == []  # the cancelled tasks' results arrived and were dropped quietly
     after = wait_until(
         lambda: (state := control.state("indexer")).in_flight == 0 and state,
         10,

@@ -255,3 +255,46 @@ def test_https_is_verified_against_the_bundle_the_environment_names(
     client = DashboardClient(url, token="t0ken")
     assert client.get_json(ENDPOINTS["version"])["ray_version"] == "2.60.0"
     assert handler.seen[-1]["Authorization"] == "Bearer t0ken"
+
+
+def test_credentials_in_the_url_go_in_a_header_and_never_show(dashboard) -> None:
+    url, handler = dashboard
+    port = url.rsplit(":", 1)[1]
+    DashboardClient(f"http://operator:s3cret@127.0.0.1:{port}").get_json(ENDPOINTS["version"])
+    DashboardClient(f"http://operator:s3cret@127.0.0.1:{port}", token="t0ken").get_json(
+        ENDPOINTS["version"]
+    )
+    assert [(seen["Host"], seen["Authorization"]) for seen in handler.seen] == [
+        (f"127.0.0.1:{port}", "Basic b3BlcmF0b3I6czNjcmV0"),  # operator:s3cret
+        (f"127.0.0.1:{port}", "Bearer t0ken"),
+    ]
+    with pytest.raises(DashboardUnreachable) as raised:
+        DashboardClient(f"http://operator:hunter2@127.0.0.1:{free_port()}").fetch_all()
+    assert "hunter2" not in str(raised.value) and "operator:" in str(raised.value)
+
+
+def test_a_cidr_block_in_no_proxy_goes_direct(dashboard, monkeypatch) -> None:
+    url, handler = dashboard
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", url)  # the proxy would answer HTTP 500 to this path
+    monkeypatch.setenv("NO_PROXY", "10.0.0.0/8, 127.0.0.0/8")
+    with pytest.raises(DashboardUnreachable):
+        DashboardClient(f"http://127.0.0.2:{free_port()}").get_json(ENDPOINTS["version"])
+    assert handler.seen == []
+
+
+@pytest.mark.parametrize("proxy", ["https://proxy.invalid:3128", "socks5://proxy.invalid:1080"])
+def test_a_proxy_that_is_not_http_is_one_sentence(monkeypatch, proxy: str) -> None:
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", proxy)
+    with pytest.raises(DashboardError, match="is not an http:// proxy"):
+        DashboardClient("http://dashboard.invalid:8265").get_json(ENDPOINTS["version"])
+
+
+def test_a_token_with_a_line_break_is_refused_without_showing_it(dashboard) -> None:
+    url, handler = dashboard
+    with pytest.raises(DashboardAuthError, match="line break") as raised:
+        DashboardClient(url, token="abc\ndef-SECRET").get_json(ENDPOINTS["version"])
+    assert "SECRET" not in str(raised.value) and handler.seen == []

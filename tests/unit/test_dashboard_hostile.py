@@ -41,11 +41,19 @@ class _Hostile(BaseHTTPRequestHandler):
             except OSError:
                 pass  # the client gave up, as it should
             return
-        if self.mode == "redirect":
+        if self.mode in ("redirect", "redirect-no-url"):
+            where = "http://198.51.100.7:8265" if self.mode == "redirect" else "http://[::1]:99999"
             self.send_response(302)
-            self.send_header("Location", "http://198.51.100.7:8265" + self.path)
+            self.send_header("Location", where + self.path)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if self.mode == "cut" and self.path == ENDPOINTS["nodes_detail"]:
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b'{"data": {"result": ')  # then the connection closes
+            self.close_connection = True
             return
         if self.path == "/api/gcs_healthz":
             return self._reply(b"success")
@@ -122,3 +130,19 @@ def test_a_redirect_to_another_host_is_refused(hostile) -> None:
     with pytest.raises(DashboardError, match=r"redirected to http://198\.51\.100\.7:8265.*refused"):
         DashboardClient(url).get_json(ENDPOINTS["version"])
     assert DashboardClient(url).healthy() is False
+
+
+def test_a_redirect_to_no_url_is_refused(hostile) -> None:
+    url, handler = hostile
+    handler.mode = "redirect-no-url"
+    with pytest.raises(DashboardError, match=r"redirected to http://\[::1\]:99999.*not a URL"):
+        DashboardClient(url).get_json(ENDPOINTS["version"])
+    assert DashboardClient(url).healthy() is False
+
+
+def test_a_body_cut_before_its_length_is_not_taken_as_whole(hostile) -> None:
+    """`read1` just ends when the connection closes early: the client counts what came."""
+    url, handler = hostile
+    handler.mode = "cut"
+    with pytest.raises(DashboardError, match="broke off its answer"):
+        DashboardClient(url).get_json(ENDPOINTS["nodes_detail"])
