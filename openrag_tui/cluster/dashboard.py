@@ -149,6 +149,8 @@ class DashboardClient:
             authorization = _netrc_login(self.base_url)
         if authorization:
             self.headers["Authorization"] = authorization
+        #: a token with a line break: http.client would refuse it with the token in the sentence
+        self._unsendable = bool(token) and any(char in token for char in "\r\n\0")
         self._started: dict[str, Future[Any]] | None = None  # GETs `prefetch` started
 
     def close(self) -> None:
@@ -229,8 +231,8 @@ class DashboardClient:
                 f"request to {redact(url)} failed: the dashboard URL must start with http:// "
                 "or https://"
             )
-        if any(char in value for value in self.headers.values() for char in "\r\n\0"):
-            raise DashboardAuthError(  # http.client would say why with the token in the sentence
+        if self._unsendable:
+            raise DashboardAuthError(
                 f"the token for the Ray dashboard at {self.display_url} has a line break in it: "
                 f"{TOKEN_HELP}"
             )
@@ -335,10 +337,11 @@ def _opener_for(base_url: str) -> OpenerDirector:
     import urllib.request
 
     found = urllib.request.getproxies()
-    scheme = urlsplit(base_url).scheme
+    parts = urlsplit(base_url)
+    scheme = parts.scheme
     proxy = found.get(scheme) or found.get("all")
     proxies = {}
-    if proxy and not _bypassed(urlsplit(base_url).hostname or "", found.get("no", "")):
+    if proxy and not _bypassed(parts.hostname or "", found.get("no", "")):
         if "://" in proxy and urlsplit(proxy).scheme != "http":
             raise DashboardError(
                 f"the proxy {redact(proxy)} for {redact(base_url)} is not an http:// proxy: "

@@ -124,18 +124,17 @@ def test_status_says_so_in_one_line_and_exits_3(hostile, tmp_path: Path) -> None
         assert "unexpected shape" in result.stderr
 
 
-def test_a_redirect_to_another_host_is_refused(hostile) -> None:
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("redirect", r"redirected to http://198\.51\.100\.7:8265.*another host: refused"),
+        ("redirect-no-url", r"redirected to http://\[::1\]:99999.*not a URL: refused"),
+    ],
+)
+def test_a_redirect_elsewhere_or_to_no_url_is_refused(hostile, mode: str, said: str) -> None:
     url, handler = hostile
-    handler.mode = "redirect"
-    with pytest.raises(DashboardError, match=r"redirected to http://198\.51\.100\.7:8265.*refused"):
-        DashboardClient(url).get_json(ENDPOINTS["version"])
-    assert DashboardClient(url).healthy() is False
-
-
-def test_a_redirect_to_no_url_is_refused(hostile) -> None:
-    url, handler = hostile
-    handler.mode = "redirect-no-url"
-    with pytest.raises(DashboardError, match=r"redirected to http://\[::1\]:99999.*not a URL"):
+    handler.mode = mode
+    with pytest.raises(DashboardError, match=said):
         DashboardClient(url).get_json(ENDPOINTS["version"])
     assert DashboardClient(url).healthy() is False
 
