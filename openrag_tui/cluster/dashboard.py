@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from openrag_tui import __version__
+from openrag_tui.cluster.gcpause import gc_paused
 from openrag_tui.config import redact
 
 if TYPE_CHECKING:
@@ -122,6 +123,22 @@ def load_token(environ: Mapping[str, str] | None = None, home: Path | None = Non
     return None
 
 
+def decoded(body: bytes) -> Any:
+    """A JSON body as Python values. A 1,000-node cluster's bodies are 15 MB (most of it the
+    actors) and 2 million objects: orjson reads them in about half the time `json.loads` takes,
+    with the cyclic GC paused as for the rest of a refresh (`cluster.gcpause`: it would scan
+    them again and again). What orjson refuses (a lone surrogate, NaN, nesting past 1,024)
+    goes to `json.loads`, which answers as it always did. One difference: an integer past 64
+    bits reads as a float."""
+    import orjson  # `status --json` writes with it anyway
+
+    with gc_paused():
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return json.loads(body)
+
+
 class DashboardClient:
     """Reads the dashboard; thread-safe for the parallel GETs of one refresh.
 
@@ -165,7 +182,7 @@ class DashboardClient:
         """GET a path and decode it, turning every failure into a DashboardError."""
         body = self._get(path)
         try:
-            return json.loads(body)
+            return decoded(body)
         except (ValueError, RecursionError) as error:
             raise DashboardError(f"{self.display_url}{path} did not return JSON") from error
 

@@ -22,6 +22,7 @@ from openrag_tui.cluster.dashboard import (
     DashboardClient,
     DashboardError,
     DashboardUnreachable,
+    decoded,
     default_dashboard_url,
     load_token,
 )
@@ -81,6 +82,21 @@ def test_fetch_all_reads_every_endpoint_with_a_non_browser_agent(dashboard) -> N
     assert {seen["path"] for seen in handler.seen} == set(ENDPOINTS.values())
     assert all(not seen["User-Agent"].startswith("Mozilla") for seen in handler.seen)
     assert all("Authorization" not in seen for seen in handler.seen)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *(json.dumps(payload).encode() for payload in load_recorded().values()),
+        b'{"name": "\\ud800 half a pair", "pid": 7}',  # orjson refuses a lone surrogate
+        b'{"utilizationGpu": NaN}',  # Python's json writes NaN; orjson refuses it
+    ],
+    ids=lambda body: body[:24].decode(errors="replace"),
+)
+def test_a_body_decodes_as_json_loads_reads_it(body: bytes) -> None:
+    expected = json.loads(body)
+    found = decoded(body)
+    assert json.dumps(found) == json.dumps(expected)  # NaN != NaN: compare the texts
 
 
 def test_optional_endpoints_may_fail_required_ones_may_not(dashboard) -> None:
