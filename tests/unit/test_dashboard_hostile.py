@@ -25,6 +25,7 @@ TRICKLE_SECONDS = 20.0  # how long the trickling server keeps going (bounded: it
 class _Hostile(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mode = "ok"
+    shaped = "nodes_detail"  # the endpoint whose body a shape mode replaces
 
     def do_GET(self) -> None:
         names = {path: name for name, path in ENDPOINTS.items()}
@@ -63,8 +64,14 @@ class _Hostile(BaseHTTPRequestHandler):
             "list": b"[]",
             "huge": b'{"a": "' + b"x" * (70 << 20) + b'"}',
             "deep": b"[" * 100_000 + b"]" * 100_000,
+            "not json": b"<html>Ray</html>",
+            "deep inside": b'{"data": {"result": {"result": [{"actor_id": "a", "death_cause": '
+            + b"[" * 100_000
+            + b"]" * 100_000
+            + b"}]}}}",
+            "wrong types": b'{"data": {"result": {"result": [{"actor_id": "a", "pid": "one"}]}}}',
         }
-        if self.mode in shapes and self.path == ENDPOINTS["nodes_detail"]:
+        if self.mode in shapes and self.path == ENDPOINTS[self.shaped]:
             return self._reply(shapes[self.mode])
         self._reply(json.dumps(load_recorded()[names[self.path]]).encode())
 
@@ -102,10 +109,17 @@ def test_an_endless_trickle_is_cut_at_the_timeout(hostile) -> None:
     assert time.monotonic() - began < 5
 
 
-@pytest.mark.parametrize("shape", ["null", "object", "list", "huge", "deep"])
-def test_a_body_of_the_wrong_shape_or_size_is_one_sentence(hostile, shape: str) -> None:
+@pytest.mark.parametrize("shaped", ["nodes_detail", "actors_detail"])
+@pytest.mark.parametrize(
+    "shape", ["null", "object", "list", "huge", "deep", "deep inside", "not json", "wrong types"]
+)
+def test_a_body_of_the_wrong_shape_or_size_is_one_sentence(
+    hostile, shape: str, shaped: str
+) -> None:
+    """The actors' body is read by `cluster.state` itself (not decoded by the client first):
+    both ways, one sentence."""
     url, handler = hostile
-    handler.mode = shape
+    handler.mode, handler.shaped = shape, shaped
     with pytest.raises(DashboardError) as raised:
         read_view(DashboardClient(url, timeout=10), Settings())
     message = str(raised.value)

@@ -6,9 +6,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from openrag_tui.cluster.state import (
+    Actor,
     ClusterState,
     GpuDevice,
     GpuProcess,
@@ -204,16 +206,42 @@ def test_actors_asking_the_same_share_one_request() -> None:
 
 
 def test_parsed_objects_are_what_their_constructors_build() -> None:
-    """`parse` builds actors, nodes, GPUs and processes without `__init__` (`built`): each
-    equals a constructed copy, derived fields (an actor's pool and owner) included."""
+    """`parse` builds nodes, GPUs and processes without `__init__` (`built`), and gives each
+    actor its pool and owner: each equals a constructed copy, derived fields included (an
+    actor constructed without its pool and owner gets them from its class)."""
     payloads = generate_payloads(3, 12)
     payloads["nodes_summary"]["data"]["summary"][0]["gpus"] = nvml_gpus(2)
     state = parse(payloads, 0.0)
-    objects = [*state.actors, *state.nodes]
+    objects = [*state.nodes]
     objects += [gpu for node in state.nodes for gpu in node.gpu_devices]
     objects += [p for node in state.nodes for gpu in node.gpu_devices for p in gpu.processes]
-    assert {type(o).__name__ for o in objects} == {"Actor", "Node", "GpuDevice", "GpuProcess"}
+    assert {type(o).__name__ for o in objects} == {"Node", "GpuDevice", "GpuProcess"}
     for parsed in objects:
         constructed = replace(parsed)
         assert constructed == parsed and vars(constructed) == vars(parsed)
+    for actor in state.actors:
+        given = msgspec.structs.asdict(actor)
+        assert Actor(**{**given, "pool": None, "owner": None}) == actor
     assert {actor.pool for actor in state.actors} == {"indexer", "marker", None}
+    assert {actor.owner for actor in state.actors} == {"openrag", None}
+
+
+def _odd_actors() -> dict:
+    """A recorded cluster whose actors' body msgspec cannot read (a lone surrogate, NaN)."""
+    payloads = recorded()
+    rows(payloads, "actors_detail")[0]["name"] = "half \ud800 a pair"
+    rows(payloads, "actors_detail")[1]["required_resources"] = {"CPU": float("nan")}
+    return payloads
+
+
+@pytest.mark.parametrize(
+    "payloads",
+    [recorded(), generate_payloads(3, 12), _odd_actors()],
+    ids=["recorded", "generated", "odd"],
+)
+def test_the_actors_body_as_sent_parses_as_its_decoded_form(payloads: dict) -> None:
+    """The dashboard client hands the actors' body over undecoded: the same actors come of it."""
+    as_sent = {**payloads, "actors_detail": json.dumps(payloads["actors_detail"]).encode()}
+    from_bytes, from_values = parse(as_sent, 0.0), parse(payloads, 0.0)
+    assert repr(from_bytes) == repr(from_values)  # repr: NaN is not equal to itself
+    assert len(from_bytes.actors) == len(rows(payloads, "actors_detail"))
