@@ -168,11 +168,14 @@ def test_the_backend_keeps_its_history_across_reloads_unless_the_window_changes(
     assert backend.history.minutes == 5.0 and backend.history is not kept
 
 
-def test_entries_are_what_their_constructor_builds() -> None:
-    """Each entry is built without `__init__`: its share and over-share are what it derives."""
-    from dataclasses import replace
+def test_an_entrys_share_and_over_share_are_derived_from_its_figures() -> None:
+    """Whatever share an entry is given, it derives its own from its figures when made."""
+    import msgspec
+
+    from openrag_tui.cluster.gpumemory import ActorGpuMemory
 
     entries = view_of(with_nvml(TYPICAL)).gpu_memory.values()
     assert any(entry.over_share for entry in entries)
     for entry in entries:
-        assert vars(replace(entry)) == vars(entry)
+        wrong = {"share_mib": -1.0, "over_share": not entry.over_share}
+        assert ActorGpuMemory(**{**msgspec.structs.asdict(entry), **wrong}) == entry
