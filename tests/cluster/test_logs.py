@@ -106,18 +106,23 @@ def cluster(
         ray.shutdown()
 
 
-def _ctrl_c_as_in_a_terminal() -> None:
-    """In the child, before exec: SIGINT at its default, as in an operator's terminal. A run
-    started in the background (under `nohup`, or `&` in a script) hands SIGINT down ignored,
-    Python leaves an ignored SIGINT ignored, and Ctrl-C would not end the follow."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+#: `python -c` that puts SIGINT at Python's default, as in an operator's terminal, then runs the
+#: CLI. A run started in the background (under `nohup`, or `&` in a script) hands SIGINT down
+#: ignored, Python leaves an ignored SIGINT ignored, and Ctrl-C would not end the follow. Not a
+#: `preexec_fn`: that makes the child a plain fork of this process, whose Ray connection's gRPC
+#: ran its fork handlers in it; once that aborted with "epoll_wait error: Bad file descriptor"
+#: just before the exec, and the abort handler's alarm killed the follow 3 s later (SIGALRM).
+_CTRL_C_AS_IN_A_TERMINAL = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('openrag_tui', run_name='__main__', alter_sys=True)"
+)
 
 
 class Following:
     """`openrag-tui logs … --follow` as a child process, its output collected line by line."""
 
     def __init__(self, cluster: Cluster, *args: str) -> None:
-        argv = [sys.executable, "-m", "openrag_tui", "logs", *args, "--follow"]
+        argv = [sys.executable, "-c", _CTRL_C_AS_IN_A_TERMINAL, "logs", *args, "--follow"]
         argv += ["--dashboard", cluster.url, "--env", str(cluster.env_file)]
         self.process = subprocess.Popen(
             argv,
@@ -126,7 +131,6 @@ class Following:
             stdin=subprocess.DEVNULL,
             text=True,
             env={**os.environ, "XDG_STATE_HOME": str(cluster.env_file.parent)},
-            preexec_fn=_ctrl_c_as_in_a_terminal,
         )
         self.out: list[str] = []
         self.err: list[str] = []
