@@ -267,8 +267,9 @@ def normalise_required(raw: Mapping[str, float]) -> dict[str, float]:
 def built(cls: type[_T], fields: dict[str, Any]) -> _T:
     """An instance of a frozen dataclass from every one of its fields, without its generated
     `__init__`: that sets each field through `object.__setattr__`, five times the cost of a
-    plain class, and a 1,000-node refresh builds ~60,000 (actors, their GPU memory, GPUs and
-    the processes on them). The caller gives what `__init__` would have set, derived fields too.
+    plain class, and a 1,000-node refresh builds ~30,000 (GPUs and the processes on them, nodes,
+    rooms, allocations; its actors and their GPU memory are msgspec structs). The caller gives
+    what `__init__` would have set, derived fields too.
     """
     made = object.__new__(cls)
     made.__dict__.update(fields)
