@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import ssl
     from urllib.request import OpenerDirector
 
+    from openrag_tui.cluster.deadline import Deadline
+
 TIMEOUT_SECONDS = 2.0
 #: a 1,000-node summary is ~15 MB; more than this is not a dashboard answering
 MAX_RESPONSE_BYTES = 64 << 20
@@ -228,9 +230,23 @@ class DashboardClient:
         return futures
 
     def _get(self, path: str) -> bytes:
-        """The body of a GET, within the time and size bounds, after same-origin redirects."""
+        """The body of a GET, within the time and size bounds, after same-origin redirects.
+        The whole exchange is bounded (`cluster.deadline`), not only each read."""
+        from openrag_tui.cluster.deadline import Deadline
+
         deadline = time.monotonic() + self.timeout
-        url = f"{self.base_url}{path}"
+        with Deadline(self.timeout) as bound:
+            try:
+                body = self._exchange(f"{self.base_url}{path}", deadline, bound)
+            except DashboardError:
+                if bound.expired:  # what the cut read raised: the server broke off, it seems
+                    raise self._too_slow() from None
+                raise
+            if bound.expired:  # a body without a length, cut: it only looks whole
+                raise self._too_slow()
+            return body
+
+    def _exchange(self, url: str, deadline: float, bound: Deadline) -> bytes:
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send(url, deadline)
             try:
@@ -240,6 +256,7 @@ class DashboardClient:
                 self._check(response)
                 return self._read(response, deadline)
             finally:
+                bound.forget()
                 response.close()
         raise DashboardError(f"{self.display_url} redirected more than {MAX_REDIRECTS} times")
 
@@ -373,12 +390,14 @@ def _opener_for(base_url: str) -> OpenerDirector:
                 "naming its host goes direct)"
             )
         proxies[scheme] = proxy
+    from openrag_tui.cluster.deadline import HTTPHandler, HTTPSHandler
+
     handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(proxies),
-        urllib.request.HTTPHandler(),
+        HTTPHandler(),
     ]
     if scheme == "https":
-        handlers.append(urllib.request.HTTPSHandler(context=_verifying_context()))
+        handlers.append(HTTPSHandler(context=_verifying_context()))
     opener = urllib.request.OpenerDirector()
     for handler in handlers:
         opener.add_handler(handler)

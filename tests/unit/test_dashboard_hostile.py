@@ -42,6 +42,8 @@ class _Hostile(BaseHTTPRequestHandler):
             except OSError:
                 pass  # the client gave up, as it should
             return
+        if self.mode in ("slow headers", "slow unsized body") and self.path == ENDPOINTS["version"]:
+            return self._drip(self.mode == "slow headers")
         if self.mode in ("redirect", "redirect-no-url"):
             where = "http://198.51.100.7:8265" if self.mode == "redirect" else "http://[::1]:99999"
             self.send_response(302)
@@ -75,6 +77,23 @@ class _Hostile(BaseHTTPRequestHandler):
             return self._reply(shapes[self.mode])
         self._reply(json.dumps(load_recorded()[names[self.path]]).encode())
 
+    def _drip(self, headers: bool) -> None:
+        """One header line, or one byte of a body without a length, every 0.4 s: never long
+        enough apart for a read's timeout (1 s) to end it."""
+        if headers:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")  # send_response would hold it back
+        else:
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+        deadline = time.monotonic() + TRICKLE_SECONDS
+        with contextlib.suppress(OSError):  # the client gave up, as it should
+            while time.monotonic() < deadline:
+                self.wfile.write(b"X-Slow: 1\r\n" if headers else b" ")
+                self.wfile.flush()
+                time.sleep(0.4)
+        self.close_connection = True
+
     def _reply(self, body: bytes) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -99,9 +118,11 @@ def hostile() -> Iterator[tuple[str, type[_Hostile]]]:
         server.server_close()
 
 
-def test_an_endless_trickle_is_cut_at_the_timeout(hostile) -> None:
+@pytest.mark.parametrize("mode", ["trickle", "slow headers", "slow unsized body"])
+def test_an_endless_trickle_is_cut_at_the_timeout(hostile, mode: str) -> None:
+    """Each read comes within the timeout; the whole answer is what is bounded."""
     url, handler = hostile
-    handler.mode = "trickle"
+    handler.mode = mode
     client = DashboardClient(url, timeout=1.0)
     began = time.monotonic()
     with pytest.raises(DashboardError, match="did not answer within 1s"):
