@@ -238,8 +238,9 @@ class DashboardClient:
         with Deadline(self.timeout) as bound:
             try:
                 body = self._exchange(f"{self.base_url}{path}", deadline, bound)
-            except DashboardError:
-                if bound.expired:  # what the cut read raised: the server broke off, it seems
+            except Exception:
+                if bound.expired:  # whatever the cut read raised (a TLS socket shut under a
+                    # read raises ValueError), or what it seemed to say: the server broke off
                     raise self._too_slow() from None
                 raise
             if bound.expired:  # a body without a length, cut: it only looks whole

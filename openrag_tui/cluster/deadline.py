@@ -6,8 +6,9 @@ body byte) just inside the timeout holds the client as long as it likes. One hea
 GET runs inside a `Deadline`: the connections it opens on its thread are watched, and when the
 deadline passes their sockets are shut, which ends the read blocked on them at once.
 
-The TCP connect and a TLS handshake are bounded per operation only (the socket timeout): the
-socket is watched from the end of `connect()`, once it is the one the exchange reads from.
+The TCP connect, a proxy's answer to CONNECT (HTTPS through a proxy) and a TLS handshake are
+bounded per operation only (the socket timeout): the socket is watched from the end of
+`connect()`, once it is the one the exchange reads from (`wrap_socket` takes over the first).
 """
 
 from __future__ import annotations

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import trustme
@@ -37,8 +39,12 @@ class _Dashboard(BaseHTTPRequestHandler):
     broken: frozenset[str] = frozenset()
     seen: ClassVar[list[dict[str, str]]] = []
 
+    flood = False  # stream a long body, fast, for 3 s
+
     def do_GET(self) -> None:
         type(self).seen.append({"path": self.path, **dict(self.headers)})
+        if self.flood:
+            return self._flood()
         if self.token is not None:
             sent = self.headers.get("Authorization")
             if sent is None:
@@ -49,6 +55,15 @@ class _Dashboard(BaseHTTPRequestHandler):
         if self.path in self.broken or self.path not in names:
             return self._reply(500, b"oops")
         self._reply(200, json.dumps(load_recorded()[names[self.path]]).encode())
+
+    def _flood(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(60 << 20))
+        self.end_headers()
+        until = time.monotonic() + 3
+        with contextlib.suppress(OSError):  # the client gave up, as it should
+            while time.monotonic() < until:
+                self.wfile.write(b" " * 16384)
 
     def _reply(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -271,6 +286,32 @@ def test_https_is_verified_against_the_bundle_the_environment_names(
     client = DashboardClient(url, token="t0ken")
     assert client.get_json(ENDPOINTS["version"])["ray_version"] == "2.60.0"
     assert handler.seen[-1]["Authorization"] == "Bearer t0ken"
+
+
+def test_an_https_answer_cut_at_the_deadline_mid_read_is_too_slow(
+    https_dashboard, monkeypatch, tmp_path: Path
+) -> None:
+    """The deadline shuts the TLS socket under a read in progress: the read may raise
+    ValueError (its TLS object is gone); the GET still says it was too slow. Each read is made
+    2 ms slower so the shut lands inside one (it escaped 21 times in 21 so)."""
+    url, handler, ca = https_dashboard
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    read = ssl.SSLSocket.read
+
+    def slow_read(self: ssl.SSLSocket, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.002)
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLSocket, "read", slow_read)
+    handler.flood = True
+    client = DashboardClient(url, timeout=0.3)
+    for _ in range(3):
+        with pytest.raises(DashboardUnreachable, match=r"did not answer within 0\.3s"):
+            client.get_json(ENDPOINTS["version"])
 
 
 def test_credentials_in_the_url_go_in_a_header_and_never_show(dashboard) -> None:
