@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -230,38 +230,41 @@ class DashboardClient:
         return futures
 
     def _get(self, path: str) -> bytes:
-        """The body of a GET, within the time and size bounds, after same-origin redirects.
-        The whole exchange is bounded (`cluster.deadline`), not only each read."""
+        """The body of a GET, within the time and size bounds, after same-origin redirects."""
+        with self._bounded(self.timeout) as bound:
+            url = f"{self.base_url}{path}"
+            for _ in range(MAX_REDIRECTS + 1):
+                response = self._send(url, bound)
+                try:
+                    if response.is_redirect:
+                        url = self._redirect_target(url, response)
+                        continue
+                    self._check(response)
+                    return self._read(response)
+                finally:
+                    bound.forget()
+                    response.close()
+            raise DashboardError(f"{self.display_url} redirected more than {MAX_REDIRECTS} times")
+
+    @contextmanager
+    def _bounded(self, seconds: float) -> Iterator[Deadline]:
+        """One exchange (its sends and reads) within `seconds` as a whole (`cluster.deadline`),
+        not only each read; one that overran says so, whatever its cut read raised (a TLS
+        socket shut under a read raises ValueError) or seemed to say. Close an answer only
+        after `forget`."""
         from openrag_tui.cluster.deadline import Deadline
 
-        deadline = time.monotonic() + self.timeout
-        with Deadline(self.timeout) as bound:
+        with Deadline(seconds) as bound:
             try:
-                body = self._exchange(f"{self.base_url}{path}", deadline, bound)
+                yield bound
             except Exception:
-                if bound.expired:  # whatever the cut read raised (a TLS socket shut under a
-                    # read raises ValueError), or what it seemed to say: the server broke off
+                if bound.expired:
                     raise self._too_slow() from None
                 raise
             if bound.expired:  # a body without a length, cut: it only looks whole
                 raise self._too_slow()
-            return body
 
-    def _exchange(self, url: str, deadline: float, bound: Deadline) -> bytes:
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self._send(url, deadline)
-            try:
-                if response.is_redirect:
-                    url = self._redirect_target(url, response)
-                    continue
-                self._check(response)
-                return self._read(response, deadline)
-            finally:
-                bound.forget()
-                response.close()
-        raise DashboardError(f"{self.display_url} redirected more than {MAX_REDIRECTS} times")
-
-    def _send(self, url: str, deadline: float) -> Answer:
+    def _send(self, url: str, bound: Deadline) -> Answer:
         """The network round trip, with transport failures as DashboardErrors."""
         import http.client
         import ssl
@@ -278,9 +281,8 @@ class DashboardClient:
                 f"the token for the Ray dashboard at {self.display_url} has a line break in it: "
                 f"{TOKEN_HELP}"
             )
-        left = max(deadline - time.monotonic(), 0.01)
         try:
-            response = self._opener.open(Request(url, headers=self.headers), timeout=left)
+            response = self._opener.open(Request(url, headers=self.headers), timeout=bound.left())
         except (TimeoutError, URLError) as error:
             reason = error.reason if isinstance(error, URLError) else error
             if isinstance(reason, TimeoutError):
@@ -294,7 +296,8 @@ class DashboardClient:
             raise DashboardError(f"request to {redact(url)} failed: {error}") from error
         return Answer(url, response.status, response.headers, response)
 
-    def _read(self, response: Answer, deadline: float) -> bytes:
+    def _read(self, response: Answer) -> bytes:
+        """The body, within the size bound (the time bound is the exchange's `_bounded`)."""
         import http.client
 
         chunks: list[bytes] = []
@@ -307,8 +310,6 @@ class DashboardClient:
                         f"the Ray dashboard at {self.display_url} sent more than "
                         f"{MAX_RESPONSE_BYTES >> 20} MiB for {redact(response.url)}: refused"
                     )
-                if time.monotonic() > deadline:
-                    raise self._too_slow()
                 chunks.append(chunk)
         except TimeoutError as error:
             raise self._too_slow() from error

@@ -17,6 +17,7 @@ import contextlib
 import http.client
 import socket
 import threading
+import time
 import urllib.request
 from types import TracebackType
 
@@ -28,6 +29,7 @@ class Deadline:
     whether it did (a read it cut looks like the server breaking off)."""
 
     def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
         self.expired = False
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
@@ -47,6 +49,10 @@ class Deadline:
     ) -> None:
         self._timer.cancel()
         _running.deadline = None
+
+    def left(self) -> float:
+        """Seconds left (a little at least): the socket timeout of a connection opened now."""
+        return max(self.ends - time.monotonic(), 0.01)
 
     def watch(self, sock: socket.socket) -> None:
         """Shut `sock` at the deadline (at once if it has passed)."""

@@ -24,7 +24,6 @@ import difflib
 import queue
 import re
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -314,15 +313,16 @@ def _read_file(
     The client's own GET turns a 500 into "HTTP 500" and drops Ray's sentence, so this one
     uses its transport (same auth, time and size bounds) and reads a 500's text."""
     path = f"/api/v0/logs/file?{_log_query(actor_id, stream, lines)}"
-    deadline = time.monotonic() + max(client.timeout, READ_TIMEOUT_SECONDS)
-    response = client._send(f"{client.base_url}{path}", deadline)
-    try:
-        if response.status == 500:
-            return b"", client._read(response, deadline).decode("utf-8", errors="replace")
-        _check(client, response)
-        return client._read(response, deadline), None
-    finally:
-        response.close()
+    with client._bounded(max(client.timeout, READ_TIMEOUT_SECONDS)) as bound:
+        response = client._send(f"{client.base_url}{path}", bound)
+        try:
+            if response.status == 500:
+                return b"", client._read(response).decode("utf-8", errors="replace")
+            _check(client, response)
+            return client._read(response), None
+        finally:
+            bound.forget()
+            response.close()
 
 
 def _check(client: DashboardClient, response: Answer) -> None:
