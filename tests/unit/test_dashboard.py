@@ -28,15 +28,18 @@ from openrag_tui.cluster.dashboard import (
     default_dashboard_url,
     load_token,
 )
+from openrag_tui.cluster.refresh import read_state
 from tests.support.raycluster import free_port
 from tests.support.recorded import load_recorded
 
 
 class _Dashboard(BaseHTTPRequestHandler):
-    """Serves the recorded payloads; demands `token` when set; `broken` paths answer 500."""
+    """Serves the recorded payloads; demands `token` when set; `broken` paths answer 500,
+    `garbled` ones 200 with a page that is not JSON (a proxy's)."""
 
     token: str | None = None
     broken: frozenset[str] = frozenset()
+    garbled: frozenset[str] = frozenset()
     seen: ClassVar[list[dict[str, str]]] = []
 
     flood = False  # stream a long body, fast, for 3 s
@@ -54,6 +57,8 @@ class _Dashboard(BaseHTTPRequestHandler):
         names = {path: name for name, path in ENDPOINTS.items()}
         if self.path in self.broken or self.path not in names:
             return self._reply(500, b"oops")
+        if self.path in self.garbled:
+            return self._reply(200, b"<html>Bad Gateway</html>")
         self._reply(200, json.dumps(load_recorded()[names[self.path]]).encode())
 
     def _flood(self) -> None:
@@ -123,6 +128,21 @@ def test_optional_endpoints_may_fail_required_ones_may_not(dashboard) -> None:
     handler.broken = frozenset({ENDPOINTS["actors_detail"]})
     with pytest.raises(DashboardError, match="HTTP 500"):
         DashboardClient(url).fetch_all()
+
+
+def test_a_body_that_is_not_json_is_left_out_or_named(dashboard) -> None:
+    """Some bodies reach `parse` as sent (UNDECODED): an optional one that is not JSON is left
+    out as the client leaves out the others, a required one is one sentence naming it."""
+    url, handler = dashboard
+    handler.garbled = frozenset({ENDPOINTS["nodes_summary"], ENDPOINTS["cluster_events"]})
+    state = read_state(DashboardClient(url))
+    assert len(state.nodes) == 2 and len(state.actors) == 8
+    assert all(node.hostname != "vm" for node in state.nodes)  # not the summary's hostname
+    handler.garbled = frozenset({ENDPOINTS["actors_detail"]})
+    with pytest.raises(
+        DashboardError, match=r"^the Ray dashboard at .*: the actors' listing is not JSON$"
+    ):
+        read_state(DashboardClient(url))
 
 
 def test_token_is_sent_and_auth_failures_say_how_to_fix_them(dashboard) -> None:

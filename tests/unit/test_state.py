@@ -9,11 +9,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from openrag_tui.cluster.dashboard import UNDECODED
 from openrag_tui.cluster.state import (
     Actor,
     ClusterState,
     GpuDevice,
     GpuProcess,
+    NotJson,
     normalise_required,
     parse,
 )
@@ -206,19 +208,22 @@ def test_actors_asking_the_same_share_one_request() -> None:
 
 
 def test_parsed_objects_are_what_their_constructors_build() -> None:
-    """`parse` builds nodes, GPUs and processes without `__init__` (`built`), and gives each
-    actor its pool and owner: each equals a constructed copy, derived fields included (an
-    actor constructed without its pool and owner gets them from its class)."""
+    """`parse` builds nodes without `__init__` (`built`), GPUs and processes from the rows it
+    decoded, and gives each actor its pool and owner: each equals a constructed copy, derived
+    fields included (an actor constructed without its pool and owner gets them from its
+    class)."""
     payloads = generate_payloads(3, 12)
     payloads["nodes_summary"]["data"]["summary"][0]["gpus"] = nvml_gpus(2)
     state = parse(payloads, 0.0)
-    objects = [*state.nodes]
-    objects += [gpu for node in state.nodes for gpu in node.gpu_devices]
-    objects += [p for node in state.nodes for gpu in node.gpu_devices for p in gpu.processes]
-    assert {type(o).__name__ for o in objects} == {"Node", "GpuDevice", "GpuProcess"}
-    for parsed in objects:
-        constructed = replace(parsed)
-        assert constructed == parsed and vars(constructed) == vars(parsed)
+    for node in state.nodes:
+        constructed = replace(node)
+        assert constructed == node and vars(constructed) == vars(node)
+    devices = [gpu for node in state.nodes for gpu in node.gpu_devices]
+    processes = [p for gpu in devices for p in gpu.processes]
+    assert devices and processes
+    for parsed in [*devices, *processes]:
+        constructed = type(parsed)(**msgspec.structs.asdict(parsed))
+        assert constructed == parsed and repr(constructed) == repr(parsed)
     for actor in state.actors:
         given = msgspec.structs.asdict(actor)
         assert Actor(**{**given, "pool": None, "owner": None}) == actor
@@ -226,22 +231,47 @@ def test_parsed_objects_are_what_their_constructors_build() -> None:
     assert {actor.owner for actor in state.actors} == {"openrag", None}
 
 
-def _odd_actors() -> dict:
-    """A recorded cluster whose actors' body msgspec cannot read (a lone surrogate, NaN)."""
+def _odd_bodies() -> dict:
+    """A recorded cluster whose big bodies msgspec cannot read (a lone surrogate, NaN)."""
     payloads = recorded()
     rows(payloads, "actors_detail")[0]["name"] = "half \ud800 a pair"
     rows(payloads, "actors_detail")[1]["required_resources"] = {"CPU": float("nan")}
+    head = payloads["nodes_summary"]["data"]["summary"][0]
+    head["gpus"] = nvml_gpus(2)
+    head["gpus"][0]["name"] = "half \udc00 a pair"
+    head["gpus"][1]["utilizationGpu"] = float("nan")
     return payloads
 
 
 @pytest.mark.parametrize(
     "payloads",
-    [recorded(), generate_payloads(3, 12), _odd_actors()],
+    [recorded(), generate_payloads(3, 12), _odd_bodies()],
     ids=["recorded", "generated", "odd"],
 )
-def test_the_actors_body_as_sent_parses_as_its_decoded_form(payloads: dict) -> None:
-    """The dashboard client hands the actors' body over undecoded: the same actors come of it."""
-    as_sent = {**payloads, "actors_detail": json.dumps(payloads["actors_detail"]).encode()}
-    from_bytes, from_values = parse(as_sent, 0.0), parse(payloads, 0.0)
+def test_the_bodies_as_sent_parse_as_their_decoded_form(payloads: dict) -> None:
+    """The dashboard client hands the actors' and the nodes' summary bodies over undecoded:
+    the same actors, nodes and GPUs come of them."""
+    as_sent = {name: json.dumps(payloads[name]).encode() for name in UNDECODED}
+    from_bytes, from_values = parse({**payloads, **as_sent}, 0.0), parse(payloads, 0.0)
     assert repr(from_bytes) == repr(from_values)  # repr: NaN is not equal to itself
     assert len(from_bytes.actors) == len(rows(payloads, "actors_detail"))
+    summary = payloads["nodes_summary"]["data"]["summary"]
+    devices = sum(len(node.gpu_devices) for node in from_bytes.nodes)
+    assert devices == sum(len(entry.get("gpus") or ()) for entry in summary)
+
+
+def test_a_nodes_summary_that_is_not_json_is_left_out() -> None:
+    """As the client leaves out an optional body it cannot read: no GPUs, the nodes' names."""
+    payloads = recorded()
+    payloads["nodes_summary"] = b"<html>502 Bad Gateway</html>"
+    state = parse(payloads, 0.0)
+    names = {row["node_id"]: row["node_name"] for row in rows(payloads, "nodes_detail")}
+    assert {node.node_id: node.hostname for node in state.nodes} == names
+    assert set(names.values()) != {"vm"}  # the summary's hostname
+    assert all(node.gpu_devices == () for node in state.nodes)
+
+
+def test_an_actors_listing_that_is_not_json_says_so() -> None:
+    payloads = {**recorded(), "actors_detail": b"<html>502 Bad Gateway</html>"}
+    with pytest.raises(NotJson, match="the actors' listing is not JSON"):
+        parse(payloads, 0.0)
