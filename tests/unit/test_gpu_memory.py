@@ -142,11 +142,11 @@ def test_history_turns_the_ledgers_totals_into_rates() -> None:
 
 
 def test_an_actor_of_two_gpus_has_twice_its_gpus_memory_as_share() -> None:
-    from openrag_tui.cluster.gpumemory import ActorGpuMemory
+    from openrag_tui.cluster.gpumemory import share_of
 
-    entry = ActorGpuMemory("a", "big", "marker", "openrag", "n", 2.0, (0, 1), 40000.0,
-                           24576.0, MEASURED)  # fmt: skip
-    assert entry.share_mib == 49152.0 and not entry.over_share
+    assert share_of(2.0, 24576.0, 40000.0) == (49152.0, False)
+    assert share_of(2.0, 24576.0, 50200.0) == (49152.0, True)  # over by more than 2 %
+    assert share_of(0.0, 24576.0, 100.0) == (None, False)  # reserves none: no share
 
 
 def test_the_backend_keeps_its_history_across_reloads_unless_the_window_changes(
@@ -169,13 +169,13 @@ def test_the_backend_keeps_its_history_across_reloads_unless_the_window_changes(
 
 
 def test_an_entrys_share_and_over_share_are_derived_from_its_figures() -> None:
-    """Whatever share an entry is given, it derives its own from its figures when made."""
-    import msgspec
-
-    from openrag_tui.cluster.gpumemory import ActorGpuMemory
+    """Each entry's share and over-share are what its own figures give (they are worked out
+    once per kind of actor on a node)."""
+    from openrag_tui.cluster.gpumemory import share_of
 
     entries = view_of(with_nvml(TYPICAL)).gpu_memory.values()
     assert any(entry.over_share for entry in entries)
+    assert any(entry.share_mib is None for entry in entries)
     for entry in entries:
-        wrong = {"share_mib": -1.0, "over_share": not entry.over_share}
-        assert ActorGpuMemory(**{**msgspec.structs.asdict(entry), **wrong}) == entry
+        derived = share_of(entry.reserved, entry.gpu_memory_mib, entry.memory_mib)
+        assert (entry.share_mib, entry.over_share) == derived
