@@ -18,6 +18,7 @@ from openrag_tui.cluster.rooms import (
     Room,
     Units,
     as_units,
+    copies_each,
     describe,
     figure,
     holds,
@@ -77,7 +78,11 @@ def _classify(
         return "infeasible", never
     if actor.state == "DEPENDENCIES_UNREADY":
         return "waiting", "waits for its dependencies (arguments or runtime env)"
-    candidates = [room for room, empty in zip(rooms, idle, strict=True) if holds(request, empty)]
+    if request:
+        each = copies_each(request, idle)
+        candidates = [room for room, count in zip(rooms, each, strict=True) if count > 0]
+    else:
+        candidates = list(rooms)
     return "waiting", _why_waiting(request, candidates)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from openrag_tui.cluster.state import Node, built
 
@@ -178,6 +179,22 @@ def holds(request: Units, space: Room) -> bool:
     return not request or copies(request, space) > 0
 
 
+def copies_each(request: Units, rooms: Sequence[Room]) -> list[int]:
+    """`copies` of a non-empty request in each room. Rooms alike in what the request asks for
+    (a cluster's nodes often are) are worked out once: `copies` depends on nothing else."""
+    keys = [key for key in request if key != GPU]
+    seen: dict[tuple[Any, ...], int] = {}
+    each = []
+    for space in rooms:
+        other = space.other_free
+        shape = (space.gpu_free, *[other.get(key, 0) for key in keys])
+        found = seen.get(shape)
+        if found is None:
+            found = seen[shape] = copies(request, space)
+        each.append(found)
+    return each
+
+
 def fits(request: Units, rooms: Sequence[Room]) -> int | None:
     """Copies the rooms hold together; None when the request asks for nothing (no limit)."""
-    return sum(copies(request, space) for space in rooms) if request else None
+    return sum(copies_each(request, rooms)) if request else None
