@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from openrag_tui.cluster.allocation import ClusterView, build_view
 from openrag_tui.cluster.dashboard import ENDPOINTS, DashboardClient, DashboardError
-from openrag_tui.cluster.state import ClusterState, NotJson, parse
+from openrag_tui.cluster.state import ClusterState, UnreadableBody, parse
 from openrag_tui.config import Settings
 from openrag_tui.config.pools import pool_specs
 
@@ -24,7 +24,7 @@ def read_state(
     payloads = client.fetch_all(names)
     try:
         return parse(payloads, fetched_at=clock())
-    except NotJson as error:
+    except UnreadableBody as error:
         raise DashboardError(f"the Ray dashboard at {client.display_url}: {error}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         raise DashboardError(

@@ -222,7 +222,7 @@ class _Summaries(msgspec.Struct):
     data: _SummaryData | None = None
 
 
-_SUMMARIES = msgspec.json.Decoder(_Summaries, strict=False)
+_SUMMARIES = msgspec.json.Decoder(_Summaries | None, strict=False)
 
 
 _NO_POOL: tuple[None, None] = (None, None)
@@ -368,14 +368,17 @@ def _node_order(node: Node) -> tuple[bool, bool, tuple[int, int, str], str]:
 def _summaries_by_node(body: Any) -> dict[str, _NodeSummary]:
     """`/nodes?view=summary` entries keyed by node id (nodes on one host share an IP). The
     client leaves this body undecoded (2.3 MB for 1,000 nodes, mostly figures the view does
-    not read); one that is not JSON is left out, as the client leaves out an optional body."""
+    not read); one that cannot be read is left out, as the client leaves out an optional body
+    it cannot decode."""
     if not body:
         return {}
     try:
-        summaries = _typed(body, _SUMMARIES, _Summaries, "the nodes' summary")
-    except NotJson:
+        summaries = _typed(body, _SUMMARIES, "the nodes' summary")
+    except UnreadableBody:
         return {}
-    entries = (summaries.data and summaries.data.summary) or ()
+    if summaries is None or summaries.data is None:  # `null`: none, as before
+        return {}
+    entries = summaries.data.summary or ()
     return {
         entry.raylet.node_id: entry
         for entry in entries
@@ -429,15 +432,16 @@ def _autoscaler_messages(body: Mapping[str, Any] | None) -> tuple[str, ...]:
     return tuple(str(row["message"]) for row in events)
 
 
-class NotJson(ValueError):
-    """A dashboard body that is not JSON at all (not one of the wrong shape)."""
+class UnreadableBody(ValueError):
+    """A dashboard body that cannot be read at all (not JSON, or nested past what a decoder
+    follows), as opposed to one of the wrong shape."""
 
 
-def _typed(body: Any, decoder: msgspec.json.Decoder[_T], kind: type[_T], what: str) -> _T:
-    """A body read into `kind`: as sent (`bytes`: the dashboard client leaves the big bodies
-    undecoded), read straight into the structs, or decoded already (a test's). What msgspec
-    cannot read as JSON (a lone surrogate, NaN) is read by `json.loads` first, as before;
-    what that refuses too is NotJson. `what` names the body in a sentence."""
+def _typed(body: Any, decoder: msgspec.json.Decoder[_T], what: str) -> _T:
+    """A body read into the decoder's type: as sent (`bytes`: the dashboard client leaves the
+    big bodies undecoded), read straight into the structs, or decoded already (a test's). What
+    msgspec cannot read as JSON (a lone surrogate, NaN) is read by `json.loads` first, as before;
+    what that refuses too is UnreadableBody. `what` names the body in a sentence."""
     try:
         if isinstance(body, bytes | bytearray | memoryview):
             try:
@@ -448,15 +452,15 @@ def _typed(body: Any, decoder: msgspec.json.Decoder[_T], kind: type[_T], what: s
                 try:
                     body = json.loads(bytes(body))
                 except ValueError:
-                    raise NotJson(f"{what} is not JSON") from None
-        return msgspec.convert(body, kind, strict=False)
+                    raise UnreadableBody(f"{what} is not JSON") from None
+        return msgspec.convert(body, decoder.type, strict=False)
     except RecursionError:
-        raise ValueError(f"{what} nests too deep") from None
+        raise UnreadableBody(f"{what} nests too deep") from None
 
 
 def _actor_listing(body: Any) -> _ActorListing:
     """The actors' listing (12 MB for 1,000 nodes), read straight into rows."""
-    return _typed(body, _ACTOR_LISTING, _ActorListing, "the actors' listing")
+    return _typed(body, _ACTOR_LISTING, "the actors' listing")
 
 
 def _actors(rows: list[_ActorRow]) -> tuple[Actor, ...]:

@@ -114,7 +114,7 @@ def test_parse_allocate_render_scaling(actors_per_node: int) -> None:
     for nodes, medians in rows:
         print(f"{nodes:>6} " + " ".join(f"{medians[c]:9.1f}" for c in columns))
     print(f"total: {' + '.join(COUNTED)}; decode: the client's decoding of the bodies (parse")
-    print("reads the actors' itself); json.loads: all of them decoded as before 2026-12-05")
+    print("reads the UNDECODED ones itself); json.loads: all of them decoded as before 2026-12-05")
     base_nodes, base = rows[0]
     for nodes, medians in rows[1:]:
         growth = medians["total"] / base["total"]

@@ -147,6 +147,30 @@ def test_a_body_of_the_wrong_shape_or_size_is_one_sentence(
     assert "\n" not in message and url in message
 
 
+@pytest.mark.parametrize(
+    "shape", ["null", "object", "huge", "deep inside", "not json", "wrong types"]
+)
+def test_a_nodes_summary_that_cannot_be_read_is_left_out(hostile, shape: str) -> None:
+    """The nodes' summary is optional and read by `cluster.state` itself: one that is too
+    big, not JSON, nested too deep or without entries leaves the nodes without their GPUs,
+    as when the dashboard fails to send it."""
+    url, handler = hostile
+    handler.mode, handler.shaped = shape, "nodes_summary"
+    view = read_view(DashboardClient(url, timeout=10), Settings())
+    assert len(view.nodes) == 2 and all(not node.node.gpu_devices for node in view.nodes)
+    assert all(node.node.hostname != "vm" for node in view.nodes)  # not the summary's
+
+
+@pytest.mark.parametrize("shape", ["list", "deep"])
+def test_a_nodes_summary_of_another_shape_is_one_sentence(hostile, shape: str) -> None:
+    """A list (`deep` is one too) is no summary at all: the refresh says so."""
+    url, handler = hostile
+    handler.mode, handler.shaped = shape, "nodes_summary"
+    with pytest.raises(DashboardError, match="unexpected shape") as raised:
+        read_view(DashboardClient(url, timeout=10), Settings())
+    assert "\n" not in str(raised.value)
+
+
 def test_status_says_so_in_one_line_and_exits_3(hostile, tmp_path: Path) -> None:
     url, handler = hostile
     handler.mode = "object"

@@ -15,7 +15,7 @@ from openrag_tui.cluster.state import (
     ClusterState,
     GpuDevice,
     GpuProcess,
-    NotJson,
+    UnreadableBody,
     normalise_required,
     parse,
 )
@@ -273,5 +273,5 @@ def test_a_nodes_summary_that_is_not_json_is_left_out() -> None:
 
 def test_an_actors_listing_that_is_not_json_says_so() -> None:
     payloads = {**recorded(), "actors_detail": b"<html>502 Bad Gateway</html>"}
-    with pytest.raises(NotJson, match="the actors' listing is not JSON"):
+    with pytest.raises(UnreadableBody, match="the actors' listing is not JSON"):
         parse(payloads, 0.0)
