@@ -30,7 +30,7 @@ def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
         "actors_total": state.actors_total,
         "actors_shown": len(state.actors),
         "actors_truncated": state.actors_truncated,
-        "nodes": [_node(node) for node in view.nodes],
+        "nodes": _nodes(view.nodes),
         "pools": [_pool(pool) for pool in view.pools],
         "pending": [_pending(pending) for pending in view.pending],
         "deaths": [_death(actor) for actor in deaths(state)],
@@ -99,24 +99,30 @@ def _rounded(amounts: Mapping[str, float]) -> dict[str, float]:
     return {key: _round(amount) for key, amount in amounts.items()}
 
 
-def _node(allocation: NodeAllocation) -> dict[str, Any]:
+def _nodes(allocations: Iterable[NodeAllocation]) -> list[dict[str, Any]]:
+    """The nodes' rows; their ~20 amounts each are a few distinct ones over a cluster (a
+    1,000-node one has 20,000), each rounded once."""
+    amounts = _Rounded(DECIMALS)
+    return [_node(allocation, amounts) for allocation in allocations]
+
+
+def _node(allocation: NodeAllocation, amounts: _Rounded) -> dict[str, Any]:
     node = allocation.node
+    reported = node.gpus_reserved_reported
     return {
         "node_id": node.node_id,
         "ip": node.ip,
         "hostname": node.hostname,
         "is_head": node.is_head,
         "state": node.state,
-        "gpus_total": _round(allocation.gpus_total),
-        "gpus_reserved": _round(allocation.gpus_reserved),
-        "gpus_free": _round(allocation.gpus_free),
-        "gpus_reserved_reported": (
-            None if node.gpus_reserved_reported is None else _round(node.gpus_reserved_reported)
-        ),
-        "reserved_by": _rounded(allocation.reserved_by),
-        "other_by_class": _rounded(allocation.other_by_class),
-        "placement_groups_gpus": _round(allocation.placement_groups_gpus),
-        "gpu_slots_estimate": [_round(slot) for slot in allocation.gpu_slots],
+        "gpus_total": amounts[allocation.gpus_total],
+        "gpus_reserved": amounts[allocation.gpus_reserved],
+        "gpus_free": amounts[allocation.gpus_free],
+        "gpus_reserved_reported": None if reported is None else amounts[reported],
+        "reserved_by": {key: amounts[value] for key, value in allocation.reserved_by.items()},
+        "other_by_class": {key: amounts[value] for key, value in allocation.other_by_class.items()},
+        "placement_groups_gpus": amounts[allocation.placement_groups_gpus],
+        "gpu_slots_estimate": [amounts[slot] for slot in allocation.gpu_slots],
         "actors": len(allocation.actors),
         "gpu_devices": [_device(device) for device in node.gpu_devices],
     }
