@@ -264,6 +264,8 @@ class ClusterState:
     actors_total: int
     actors_truncated: bool
     fetched_at: float
+    #: sentences about optional bodies that came but could not be read (they were left out)
+    unread: tuple[str, ...] = ()
 
 
 @gc_paused()
@@ -276,9 +278,10 @@ def parse(payloads: Payloads, fetched_at: float) -> ClusterState:
     actor_rows = listing.result
     actors_total = listing.total or len(actor_rows)
     actors_kept = listing.num_after_truncation or len(actor_rows)
+    nodes, unread = _nodes(payloads)
     return ClusterState(
         ray_version=str(payloads["version"].get("ray_version", "")),
-        nodes=_nodes(payloads),
+        nodes=nodes,
         actors=_actors(actor_rows),
         placement_groups=_placement_groups(payloads.get("placement_groups")),
         demand=_demand(payloads.get("cluster_status")),
@@ -286,6 +289,7 @@ def parse(payloads: Payloads, fetched_at: float) -> ClusterState:
         actors_total=actors_total,
         actors_truncated=actors_total > actors_kept,
         fetched_at=fetched_at,
+        unread=unread,
     )
 
 
@@ -309,8 +313,8 @@ def normalise_required(raw: Mapping[str, float]) -> dict[str, float]:
 def built(cls: type[_T], fields: dict[str, Any]) -> _T:
     """An instance of a frozen dataclass from every one of its fields, without its generated
     `__init__`: that sets each field through `object.__setattr__`, five times the cost of a
-    plain class, and a 1,000-node refresh builds ~30,000 (GPUs and the processes on them, nodes,
-    rooms, allocations; its actors and their GPU memory are msgspec structs). The caller gives
+    plain class, and a 1,000-node refresh builds thousands (nodes, rooms, allocations; its
+    actors, GPUs and their processes, and GPU memory entries are msgspec structs). The caller gives
     what `__init__` would have set, derived fields too.
     """
     made = object.__new__(cls)
@@ -327,12 +331,13 @@ def _listing(body: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], int, int
     return rows, total, kept
 
 
-def _nodes(payloads: Payloads) -> tuple[Node, ...]:
+def _nodes(payloads: Payloads) -> tuple[tuple[Node, ...], tuple[str, ...]]:
+    """The nodes, and what could not be read of their summary (a sentence, if anything)."""
     rows, _, _ = _listing(payloads["nodes_detail"])
-    summaries = _summaries_by_node(payloads.get("nodes_summary"))
+    summaries, unread = _summaries_by_node(payloads.get("nodes_summary"))
     reported = _reported_gpus_by_node(payloads.get("cluster_status"))
     nodes = [_node(row, summaries.get(row["node_id"]), reported) for row in rows]
-    return tuple(sorted(nodes, key=_node_order))
+    return tuple(sorted(nodes, key=_node_order)), unread
 
 
 def _node(
@@ -365,25 +370,33 @@ def _node_order(node: Node) -> tuple[bool, bool, tuple[int, int, str], str]:
     return (not node.is_head, not node.is_alive, ip_key, node.node_id)
 
 
-def _summaries_by_node(body: Any) -> dict[str, _NodeSummary]:
+def _summaries_by_node(body: Any) -> tuple[dict[str, _NodeSummary], tuple[str, ...]]:
     """`/nodes?view=summary` entries keyed by node id (nodes on one host share an IP). The
     client leaves this body undecoded (2.3 MB for 1,000 nodes, mostly figures the view does
-    not read); one that cannot be read is left out, as the client leaves out an optional body
-    it cannot decode."""
+    not read). It is optional: one that cannot be read (not JSON, too deep, not the shape Ray
+    sends) is left out, with a sentence that says so, and the nodes go without GPUs."""
     if not body:
-        return {}
+        return {}, ()
     try:
         summaries = _typed(body, _SUMMARIES, "the nodes' summary")
-    except UnreadableBody:
-        return {}
+    except UnreadableBody as error:
+        why = str(error)
+        return {}, (f"{why[:1].upper()}{why[1:]}: {_WITHOUT_SUMMARY}",)
+    except msgspec.ValidationError as error:
+        why = f"The nodes' summary is not of the shape Ray sends ({str(error)[:100]})"
+        return {}, (f"{why}: {_WITHOUT_SUMMARY}",)
     if summaries is None or summaries.data is None:  # `null`: none, as before
-        return {}
+        return {}, ()
     entries = summaries.data.summary or ()
-    return {
+    found = {
         entry.raylet.node_id: entry
         for entry in entries
         if entry.raylet is not None and entry.raylet.node_id
     }
+    return found, ()
+
+
+_WITHOUT_SUMMARY = "the nodes' physical GPUs are not shown (/nodes?view=summary)."
 
 
 def _gpu(position: int, gpu: _GpuRow) -> GpuDevice:

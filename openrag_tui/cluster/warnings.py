@@ -1,5 +1,6 @@
-"""What is worth a warning line about a cluster view: old data, cut listings, dead nodes, pools
-started with other settings or too large to fit, and pool actors that died, with Ray's cause.
+"""What is worth a warning line about a cluster view: old data, bodies that could not be read,
+cut listings, dead nodes, pools started with other settings or too large to fit, and pool actors
+that died, with Ray's cause.
 
 Pure sentences from plain data; the panel and `status` print them as they are.
 """
@@ -73,6 +74,7 @@ def view_warnings(
     age = now - state.fetched_at
     if age > stale_after:
         warnings.append(f"Cluster data is {age:.0f} s old; it may be out of date.")
+    warnings.extend(state.unread)
     if state.actors_truncated:
         warnings.append(
             f"Showing {len(state.actors)} of {state.actors_total} actors: "

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.dashboard import UNDECODED
 from openrag_tui.cluster.state import (
     Actor,
@@ -208,22 +210,13 @@ def test_actors_asking_the_same_share_one_request() -> None:
 
 
 def test_parsed_objects_are_what_their_constructors_build() -> None:
-    """`parse` builds nodes without `__init__` (`built`), GPUs and processes from the rows it
-    decoded, and gives each actor its pool and owner: each equals a constructed copy, derived
-    fields included (an actor constructed without its pool and owner gets them from its
-    class)."""
-    payloads = generate_payloads(3, 12)
-    payloads["nodes_summary"]["data"]["summary"][0]["gpus"] = nvml_gpus(2)
-    state = parse(payloads, 0.0)
+    """`parse` builds nodes without `__init__` (`built`), and gives each actor its pool and
+    owner: each equals a constructed copy, derived fields included (an actor constructed
+    without its pool and owner gets them from its class)."""
+    state = parse(generate_payloads(3, 12), 0.0)
     for node in state.nodes:
         constructed = replace(node)
         assert constructed == node and vars(constructed) == vars(node)
-    devices = [gpu for node in state.nodes for gpu in node.gpu_devices]
-    processes = [p for gpu in devices for p in gpu.processes]
-    assert devices and processes
-    for parsed in [*devices, *processes]:
-        constructed = type(parsed)(**msgspec.structs.asdict(parsed))
-        assert constructed == parsed and repr(constructed) == repr(parsed)
     for actor in state.actors:
         given = msgspec.structs.asdict(actor)
         assert Actor(**{**given, "pool": None, "owner": None}) == actor
@@ -260,15 +253,57 @@ def test_the_bodies_as_sent_parse_as_their_decoded_form(payloads: dict) -> None:
     assert devices == sum(len(entry.get("gpus") or ()) for entry in summary)
 
 
-def test_a_nodes_summary_that_is_not_json_is_left_out() -> None:
-    """As the client leaves out an optional body it cannot read: no GPUs, the nodes' names."""
-    payloads = recorded()
-    payloads["nodes_summary"] = b"<html>502 Bad Gateway</html>"
+def _summary_with_gpus(change: Callable[[dict], None]) -> dict:
+    """The recorded nodes' summary, its first node with two GPUs, then changed."""
+    summary = recorded()["nodes_summary"]
+    first = summary["data"]["summary"][0]
+    first["gpus"] = nvml_gpus(2)
+    change(first)
+    return summary
+
+
+@pytest.mark.parametrize(
+    ("summary", "said"),
+    [
+        (b"<html>502 Bad Gateway</html>", "The nodes' summary is not JSON: "),
+        (b"[1, 2]", "The nodes' summary is not of the shape Ray sends (Expected `object | null`"),
+        (
+            _summary_with_gpus(lambda head: head["gpus"][1].update(name=123)),
+            "not of the shape Ray sends (Expected `str | null`, got `int` - at "
+            "`$.data.summary[0].gpus[1].name`): ",
+        ),
+        (
+            _summary_with_gpus(lambda head: head.update(cmdline=[[[[[[]]]]]], now=None)),
+            None,  # a field the view does not read may be anything
+        ),
+        (
+            json.dumps(_summary_with_gpus(lambda head: head.update(cmdline="X"))).encode()[:-1]
+            + b","
+            + b'"deep": '
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}",
+            "The nodes' summary nests too deep: ",
+        ),
+    ],
+    ids=["not json", "a list", "a wrong type", "odd unread field", "too deep"],
+)
+def test_a_nodes_summary_that_cannot_be_read_is_left_out_and_said(summary, said) -> None:
+    """The summary is optional: one that cannot be read leaves the nodes without GPUs (with
+    their names from `nodes_detail`) and says so in a warning; the refresh goes on."""
+    payloads = {**recorded(), "nodes_summary": summary}
     state = parse(payloads, 0.0)
     names = {row["node_id"]: row["node_name"] for row in rows(payloads, "nodes_detail")}
+    if said is None:
+        assert state.unread == () and any(node.gpu_devices for node in state.nodes)
+        return
     assert {node.node_id: node.hostname for node in state.nodes} == names
     assert set(names.values()) != {"vm"}  # the summary's hostname
     assert all(node.gpu_devices == () for node in state.nodes)
+    (sentence,) = state.unread
+    assert said in sentence and sentence.endswith("are not shown (/nodes?view=summary).")
+    view = build_view(state, [], now=0.0, stale_after=60.0)
+    assert sentence in view.warnings
 
 
 def test_an_actors_listing_that_is_not_json_says_so() -> None:
