@@ -26,6 +26,7 @@ from openrag_tui.cluster.rooms import (
     as_units,
     fits,
     gpu_capacities,
+    idle_room,
     pack,
     room_of,
     units,
@@ -312,7 +313,7 @@ def _allocate(
     if reserved is None:
         reserved = packed[key] = tuple(pack(capacity, gpu_requests))
     space = room_of(node, capacity, reserved, other)
-    empty = room_of(node, capacity, (0,) * len(capacity), total)
+    empty = idle_room(node, capacity, total)
     free = sum(space.gpu_free)
     resources_free = {GPU: amount(free)} if capacity else {}
     resources_free.update((key, amount(count)) for key, count in sorted(space.other_free.items()))

@@ -97,6 +97,21 @@ def room_of(
     )
 
 
+def idle_room(node: Node, capacity: tuple[int, ...], total: Units) -> Room:
+    """What the node gives when nothing runs: every GPU instance, and `total` (the node's
+    resources other than GPU, in units, each above 0: kept as given, read-only)."""
+    return built(
+        Room,
+        {
+            "node": node,
+            "gpu_capacity": capacity,
+            "gpu_reserved": (0,) * len(capacity),
+            "other_free": total,
+            "gpu_free": capacity,
+        },
+    )
+
+
 class UnitCounts(dict[float, int]):
     """`units` of each amount, computed once per distinct amount: a refresh converts the same
     few (0.5 GPU, 1 CPU) tens of thousands of times, and `round` is most of the cost. One per
