@@ -60,10 +60,8 @@ def share_of(
 
 #: the GPUs a pid is on, each with what NVML says the process holds there
 _On = list[tuple[GpuDevice, GpuProcess]]
-#: an entry's measured figures: memory, status, GPU memory, devices
-_Figures = tuple[float | None, str, float | None, tuple[int, ...]]
-#: the same, with the share and whether it is exceeded (`share_of`)
-_Entry = tuple[float | None, str, float | None, tuple[int, ...], float | None, bool]
+#: an entry's figures: memory, status, GPU memory, devices, share, over its share (`share_of`)
+_Figures = tuple[float | None, str, float | None, tuple[int, ...], float | None, bool]
 
 
 class NodeGpus:
@@ -85,9 +83,9 @@ class NodeGpus:
         self.on_gpus = on_gpus
         #: a process on the GPUs is no actor's (a child, or vLLM): an actor on none may be it
         self.unattributed = bool(on_gpus) and not on_gpus.keys() <= {a.pid for a in self.actors}
-        self.off: dict[float, _Entry] = {}  # by GPUs reserved
+        self.off: dict[float, _Figures] = {}  # by GPUs reserved
 
-    def off_gpus(self, reserved: float) -> _Entry:
+    def off_gpus(self, reserved: float) -> _Figures:
         """The figures of an actor whose process NVML does not list on the node's GPUs: the
         same for every such actor reserving as much (one per amount, asked once)."""
         figures = self.off.get(reserved)
@@ -108,14 +106,11 @@ class NodeGpus:
         """Each of the node's actors' entries, by actor id (one loop: 20,000 for 1,000 nodes)."""
         node_id, on_gpus, off_gpus = self.node_id, self.on_gpus, self.off_gpus
         for actor in self.actors:
-            reserved = float(actor.required.get("GPU", 0.0))
+            reserved = actor.gpus
             pid = actor.pid
             on = on_gpus.get(pid) if pid else None
-            if on:
-                memory, status, gpu_memory, devices = _on_gpus(on)
-                share, over = share_of(reserved, gpu_memory, memory)
-            else:
-                memory, status, gpu_memory, devices, share, over = off_gpus(reserved)
+            figures = _on_gpus(on, reserved) if on else off_gpus(reserved)
+            memory, status, gpu_memory, devices, share, over = figures
             found[actor.actor_id] = ActorGpuMemory(
                 actor.actor_id,
                 actor.name or actor.actor_id[:8],
@@ -132,13 +127,14 @@ class NodeGpus:
             )
 
 
-def _on_gpus(on: _On) -> _Figures:
+def _on_gpus(on: _On, reserved: float) -> _Figures:
     """The figures of an actor whose process NVML lists on some of the node's GPUs."""
     held = [process.memory_mib for _, process in on]
     memory = None if None in held else sum(held)  # type: ignore[arg-type]
     gpu_memory = on[0][0].memory_total_mib or None
     devices = tuple(sorted({device.index for device, _ in on}))
-    return (memory, UNKNOWN if memory is None else MEASURED, gpu_memory, devices)
+    status = UNKNOWN if memory is None else MEASURED
+    return (memory, status, gpu_memory, devices, *share_of(reserved, gpu_memory, memory))
 
 
 def gpu_memory_of(
