@@ -6,7 +6,7 @@ to 4 decimals (Ray's own resolution), so 0.1 + 0.2 prints as 0.3.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any
 
@@ -21,8 +21,10 @@ DECIMALS = 4
 
 @gc_paused()
 def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
-    """The view as one JSON-ready dict: nodes, pools, pending actors and warnings."""
+    """The view as one JSON-ready dict: nodes, pools, pending actors and warnings. A 1,000-node
+    view holds ~60,000 amounts, a few distinct ones: each is rounded once (`_Rounded`)."""
     state = view.state
+    amounts = _Rounded(DECIMALS)
     return {
         "dashboard": dashboard_url,
         "ray_version": state.ray_version,
@@ -30,19 +32,18 @@ def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
         "actors_total": state.actors_total,
         "actors_shown": len(state.actors),
         "actors_truncated": state.actors_truncated,
-        "nodes": _nodes(view.nodes),
-        "pools": [_pool(pool) for pool in view.pools],
-        "pending": [_pending(pending) for pending in view.pending],
+        "nodes": [_node(allocation, amounts) for allocation in view.nodes],
+        "pools": [_pool(pool, amounts) for pool in view.pools],
+        "pending": [_pending(pending, amounts) for pending in view.pending],
         "deaths": [_death(actor) for actor in deaths(state)],
         "warnings": list(view.warnings),
-        "actors_gpu_memory": _gpu_memory_rows(view.gpu_memory.values()),
+        "actors_gpu_memory": _gpu_memory_rows(view.gpu_memory.values(), amounts),
     }
 
 
-def _gpu_memory_rows(entries: Iterable[ActorGpuMemory]) -> list[dict[str, Any]]:
+def _gpu_memory_rows(entries: Iterable[ActorGpuMemory], reserved: _Rounded) -> list[dict[str, Any]]:
     """The GPU actors' rows by node id, then name. A 1,000-node cluster has ~17,000: they are
-    sorted node by node (a node's entries are together), and the few distinct amounts in
-    them are rounded once each."""
+    sorted node by node (a node's entries are together)."""
     by_node: dict[str, list[ActorGpuMemory]] = {}
     for entry in entries:
         if entry.status != NOT_GPU:
@@ -51,7 +52,7 @@ def _gpu_memory_rows(entries: Iterable[ActorGpuMemory]) -> list[dict[str, Any]]:
                 by_node[entry.node_id] = [entry]
             else:
                 found.append(entry)
-    reserved, shares = _Rounded(DECIMALS), _Rounded(1)
+    shares = _Rounded(1)
     return [
         _gpu_memory(entry, reserved, shares)
         for node_id in sorted(by_node)
@@ -63,14 +64,14 @@ _name = attrgetter("name")
 
 
 class _Rounded(dict[float, float]):
-    """Amounts rounded to `digits` decimals, each distinct one once (`_round`'s -0.0 rule)."""
+    """Amounts rounded to `digits` decimals, each distinct one once; -0.0 reads 0.0."""
 
     def __init__(self, digits: int) -> None:
         super().__init__()
         self.digits = digits
 
     def __missing__(self, amount: float) -> float:
-        self[amount] = rounded = round(amount, self.digits) + 0.0
+        self[amount] = rounded = round(amount, self.digits) + 0.0  # + 0.0: -0.0 reads 0.0
         return rounded
 
 
@@ -89,21 +90,6 @@ def _gpu_memory(entry: ActorGpuMemory, reserved: _Rounded, shares: _Rounded) -> 
         "status": entry.status,
         "over_share": entry.over_share,
     }
-
-
-def _round(amount: float) -> float:
-    return round(amount, DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _rounded(amounts: Mapping[str, float]) -> dict[str, float]:
-    return {key: _round(amount) for key, amount in amounts.items()}
-
-
-def _nodes(allocations: Iterable[NodeAllocation]) -> list[dict[str, Any]]:
-    """The nodes' rows; their ~20 amounts each are a few distinct ones over a cluster (a
-    1,000-node one has 20,000), each rounded once."""
-    amounts = _Rounded(DECIMALS)
-    return [_node(allocation, amounts) for allocation in allocations]
 
 
 def _node(allocation: NodeAllocation, amounts: _Rounded) -> dict[str, Any]:
@@ -139,7 +125,7 @@ def _device(device: GpuDevice) -> dict[str, Any]:
     }
 
 
-def _pool(pool: PoolStatus) -> dict[str, Any]:
+def _pool(pool: PoolStatus, amounts: _Rounded) -> dict[str, Any]:
     return {
         "name": pool.name,
         "target": pool.target,
@@ -147,9 +133,9 @@ def _pool(pool: PoolStatus) -> dict[str, Any]:
         "pending": pool.pending,
         "restarting": pool.restarting,
         "dead": pool.dead,
-        "gpus_per_actor": _round(pool.gpus_per_actor),
-        "gpus_reserved": _round(pool.gpus_reserved),
-        "gpus_target": _round(pool.gpus_target),
+        "gpus_per_actor": amounts[pool.gpus_per_actor],
+        "gpus_reserved": amounts[pool.gpus_reserved],
+        "gpus_target": amounts[pool.gpus_target],
         "fits_more": pool.fits_more,
         "fits_on_idle": pool.fits_on_idle,
         "concurrency": dict(pool.concurrency),
@@ -181,7 +167,7 @@ def _death(actor: Actor) -> dict[str, Any]:
     }
 
 
-def _pending(pending: PendingActor) -> dict[str, Any]:
+def _pending(pending: PendingActor, amounts: _Rounded) -> dict[str, Any]:
     actor = pending.actor
     return {
         "actor_id": actor.actor_id,
@@ -190,7 +176,7 @@ def _pending(pending: PendingActor) -> dict[str, Any]:
         "namespace": actor.namespace,
         "state": actor.state,
         "pool": pending.pool,
-        "required": _rounded(pending.required),
+        "required": {key: amounts[value] for key, value in pending.required.items()},
         "reason": pending.reason,
         "detail": pending.detail,
         "autoscaler_message": pending.autoscaler_message,
