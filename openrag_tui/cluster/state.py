@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -362,12 +363,21 @@ def _node(
 
 def _node_order(node: Node) -> tuple[bool, bool, tuple[int, int, str], str]:
     """Head first, alive before dead, then by address: a stable order for packing and display."""
+    return (not node.is_head, not node.is_alive, _address_key(node.ip), node.node_id)
+
+
+def _address_key(ip: str) -> tuple[int, int, str]:
+    """IPv4 first (read by the C library: a tenth of `ipaddress`'s time, which reads alike:
+    four decimal octets, no leading zeros), then IPv6, then what is no address, by its text."""
     try:
-        address = ipaddress.ip_address(node.ip)
-        ip_key = (address.version, int(address), "")
+        return (4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"), "")
+    except (OSError, ValueError):
+        pass
+    try:
+        address = ipaddress.ip_address(ip)
     except ValueError:
-        ip_key = (99, 0, node.ip)
-    return (not node.is_head, not node.is_alive, ip_key, node.node_id)
+        return (99, 0, ip)
+    return (address.version, int(address), "")
 
 
 def _summaries_by_node(body: Any) -> tuple[dict[str, _NodeSummary], tuple[str, ...]]:

@@ -31,6 +31,7 @@ from tests.support.synthetic import (
     nvml_gpus,
     recorded,
     rows,
+    set_rows,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -129,6 +130,21 @@ def test_dead_node_state() -> None:
     node_row(payloads, WORKER_ID).update(state="DEAD", state_message="Expected termination")
     worker = parse(payloads, 0.0).nodes[1]
     assert (worker.node_id, worker.state, worker.is_alive) == (WORKER_ID, "DEAD", False)
+
+
+def test_workers_are_ordered_by_address_ipv4_then_ipv6_then_text() -> None:
+    """After the head: IPv4 by number (not as text: 10.0.0.9 before 10.0.0.10), IPv6 next, then
+    what is no address (a leading zero, a scope), by its text."""
+    payloads = recorded()
+    worker = node_row(payloads, WORKER_ID)
+    addresses = ["10.0.0.10", "fe80::1%eth0", "::1", "010.0.0.1", "10.0.0.9", "gpu-a", "1.2.3.4"]
+    workers = []
+    for number, address in enumerate(addresses):
+        workers.append({**worker, "node_id": f"{number:056x}", "node_ip": address})
+    set_rows(payloads, "nodes_detail", [node_row(payloads, HEAD_ID), *workers])
+    order = [node.ip for node in parse(payloads, 0.0).nodes[1:]]
+    expected = ["1.2.3.4", "10.0.0.9", "10.0.0.10", "::1", "fe80::1%eth0", "010.0.0.1", "gpu-a"]
+    assert order == expected
 
 
 def test_physical_gpus_from_nvml() -> None:
