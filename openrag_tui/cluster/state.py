@@ -13,7 +13,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -147,9 +147,13 @@ class Actor(msgspec.Struct, frozen=True, gc=False):
         return self.state in PENDING_STATES
 
 
+_NULL = msgspec.Raw(b"null")
+
+
 class _ActorRow(msgspec.Struct, gc=False):
     """An `/api/v0/actors?detail=1` row as sent: only the fields the view reads (the rest of
-    the row is skipped while decoding), each of them possibly null."""
+    the row is skipped while decoding), each of them possibly null. The request stays JSON text
+    (`Raw`): 20,000 actors ask for a few distinct requests, each read once."""
 
     actor_id: str
     class_name: str | None = None
@@ -157,7 +161,7 @@ class _ActorRow(msgspec.Struct, gc=False):
     state: str | None = None
     node_id: str | None = None
     ray_namespace: str | None = None
-    required_resources: dict[str, float] | None = None
+    required_resources: msgspec.Raw = _NULL
     placement_group_id: str | None = None
     pid: int | None = None
     num_restarts: int | None = None  # a string in the payload: read as a number
@@ -165,22 +169,34 @@ class _ActorRow(msgspec.Struct, gc=False):
     is_detached: bool | None = None
 
 
-class _ActorResult(msgspec.Struct):
-    result: list[_ActorRow]
+class _DecodedActorRow(_ActorRow, gc=False):
+    """A row of a listing that came decoded already (a test's, or one only `json.loads` reads):
+    its request is a value."""
+
+    required_resources: dict[str, float] | None = None  # type: ignore[assignment]
+
+
+_Row = TypeVar("_Row", bound=_ActorRow)
+
+
+class _ActorResult(msgspec.Struct, Generic[_Row]):
+    result: list[_Row]
     total: int | None = None
     num_after_truncation: int | None = None
 
 
-class _ActorData(msgspec.Struct):
-    result: _ActorResult
+class _ActorData(msgspec.Struct, Generic[_Row]):
+    result: _ActorResult[_Row]
 
 
-class _ActorListing(msgspec.Struct):
-    data: _ActorData
+class _ActorListing(msgspec.Struct, Generic[_Row]):
+    data: _ActorData[_Row]
 
 
 #: the actors' body read straight into rows (lax: numbers sent as strings are numbers)
-_ACTOR_LISTING = msgspec.json.Decoder(_ActorListing, strict=False)
+_ACTOR_LISTING = msgspec.json.Decoder(_ActorListing[_ActorRow], strict=False)
+#: an actor's request, from its JSON text
+_REQUEST = msgspec.json.Decoder(dict[str, float] | None, strict=False)
 
 
 class _ProcessRow(msgspec.Struct, gc=False, rename={"memory_mib": "gpuMemoryUsage"}):
@@ -460,11 +476,12 @@ class UnreadableBody(ValueError):
     follows), as opposed to one of the wrong shape."""
 
 
-def _typed(body: Any, decoder: msgspec.json.Decoder[_T], what: str) -> _T:
+def _typed(body: Any, decoder: msgspec.json.Decoder[_T], what: str, values: Any = None) -> _T:
     """A body read into the decoder's type: as sent (`bytes`: the dashboard client leaves the
-    big bodies undecoded), read straight into the structs, or decoded already (a test's). What
-    msgspec cannot read as JSON (a lone surrogate, NaN) is read by `json.loads` first, as before;
-    what that refuses too is UnreadableBody. `what` names the body in a sentence."""
+    big bodies undecoded), read straight into the structs, or decoded already (a test's) and
+    converted into `values` (default: the decoder's type). What msgspec cannot read as JSON (a
+    lone surrogate, NaN) is read by `json.loads` first, as before; what that refuses too is
+    UnreadableBody. `what` names the body in a sentence."""
     try:
         if isinstance(body, bytes | bytearray | memoryview):
             try:
@@ -476,21 +493,24 @@ def _typed(body: Any, decoder: msgspec.json.Decoder[_T], what: str) -> _T:
                     body = json.loads(bytes(body))
                 except ValueError:
                     raise UnreadableBody(f"{what} is not JSON") from None
-        return msgspec.convert(body, decoder.type, strict=False)
+        return msgspec.convert(body, decoder.type if values is None else values, strict=False)
     except RecursionError:
         raise UnreadableBody(f"{what} nests too deep") from None
 
 
-def _actor_listing(body: Any) -> _ActorListing:
+def _actor_listing(body: Any) -> _ActorListing[Any]:
     """The actors' listing (12 MB for 1,000 nodes), read straight into rows."""
-    return _typed(body, _ACTOR_LISTING, "the actors' listing")
+    return _typed(
+        body, _ACTOR_LISTING, "the actors' listing", values=_ActorListing[_DecodedActorRow]
+    )
 
 
 def _actors(rows: list[_ActorRow]) -> tuple[Actor, ...]:
     """The rows as actors. Each distinct raw request is normalised once: the actors asking
     for the same share one dict (read-only), which lets the allocation count a node's actors
     by kind; each class's pool is looked up once."""
-    requests: dict[tuple[tuple[str, float], ...], dict[str, float]] = {}
+    requests: dict[Any, dict[str, float]] = {}  # by the request's JSON text (or items)
+    as_sent = msgspec.Raw  # the type of a request read from bytes (looked up once)
     pools: dict[str, tuple[str | None, str | None]] = {}
     actors = []
     for row in rows:
@@ -498,11 +518,11 @@ def _actors(rows: list[_ActorRow]) -> tuple[Actor, ...]:
         owned = pools.get(class_name)
         if owned is None:
             owned = pools[class_name] = pool_of_class(class_name) or _NO_POOL
-        raw = row.required_resources or {}
-        key = tuple(raw.items())
+        raw = row.required_resources
+        key = bytes(raw) if type(raw) is as_sent else tuple((raw or {}).items())
         required = requests.get(key)
         if required is None:
-            required = requests[key] = normalise_required(raw)
+            required = requests[key] = normalise_required(_request(raw) or {})
         state = row.state or "UNKNOWN"
         cause = row.death_cause
         actors.append(
@@ -524,6 +544,16 @@ def _actors(rows: list[_ActorRow]) -> tuple[Actor, ...]:
             )
         )
     return tuple(actors)
+
+
+def _request(raw: Any) -> dict[str, float] | None:
+    """An actor's request: read from its JSON text, or as it came decoded."""
+    if type(raw) is not msgspec.Raw:
+        return raw
+    try:
+        return _REQUEST.decode(raw)
+    except msgspec.ValidationError as error:
+        raise msgspec.ValidationError(f"{error} - at an actor's required_resources") from None
 
 
 def death_reason(cause: Any) -> str:

@@ -214,10 +214,14 @@ def test_generated_payloads_parse() -> None:
     assert trainer.required == {"GPU": 1.0}
 
 
-def test_actors_asking_the_same_share_one_request() -> None:
+@pytest.mark.parametrize("sent", [False, True], ids=["decoded", "as-sent"])
+def test_actors_asking_the_same_share_one_request(sent: bool) -> None:
     """The allocation counts a node's actors by kind (class, request): with a dict each, a
-    1,000-node refresh had 20,000 kinds."""
-    state = parse(generate_payloads(3, 12), fetched_at=0.0)
+    1,000-node refresh had 20,000 kinds. As sent, a request is read once per JSON text."""
+    payloads = generate_payloads(3, 12)
+    if sent:
+        payloads["actors_detail"] = json.dumps(payloads["actors_detail"]).encode()
+    state = parse(payloads, fetched_at=0.0)
     by_request: dict[tuple, set[int]] = {}
     for actor in state.actors:
         by_request.setdefault(tuple(sorted(actor.required.items())), set()).add(id(actor.required))
@@ -326,3 +330,15 @@ def test_an_actors_listing_that_is_not_json_says_so() -> None:
     payloads = {**recorded(), "actors_detail": b"<html>502 Bad Gateway</html>"}
     with pytest.raises(UnreadableBody, match="the actors' listing is not JSON"):
         parse(payloads, 0.0)
+
+
+@pytest.mark.parametrize("request_text", ["[1, 2]", '"GPU"', '{"GPU": true}'])
+def test_a_request_of_the_wrong_shape_as_sent_is_named(request_text: str) -> None:
+    """A request is read from its JSON text apart from the body: a wrong one still fails the
+    parse (the refresh says "unexpected shape"), naming the field."""
+    payloads = recorded()
+    rows(payloads, "actors_detail")[0]["required_resources"] = "REQUEST"
+    text = json.dumps(payloads["actors_detail"]).replace('"REQUEST"', request_text)
+    payloads["actors_detail"] = text.encode()
+    with pytest.raises(ValueError, match="required_resources"):
+        parse(payloads, fetched_at=0.0)
