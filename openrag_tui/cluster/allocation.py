@@ -26,6 +26,7 @@ from openrag_tui.cluster.rooms import (
     as_units,
     fits,
     gpu_capacities,
+    gpu_left,
     idle_room,
     pack,
     room_of,
@@ -249,10 +250,14 @@ def _kinds(actors: Iterable[Actor], known_groups: set[str]) -> _Kinds:
     return kinds
 
 
-#: GPU instances (units) and the sorted requests they hold -> the units reserved on each: the
-#: nodes of a cluster are often alike (same GPUs, same pools' actors), so each packing is
-#: worked out once per refresh
-_Packed = dict[tuple[tuple[int, ...], tuple[int, ...]], tuple[int, ...]]
+#: GPU instances (units) and the sorted requests they hold -> the units reserved on each, the
+#: units each has left and the amounts reserved on each (`gpu_slots`): the nodes of a cluster
+#: are often alike (same GPUs, same pools' actors), so each packing is worked out once per
+#: refresh
+_Packed = dict[
+    tuple[tuple[int, ...], tuple[int, ...]],
+    tuple[tuple[int, ...], tuple[int, ...], tuple[float, ...]],
+]
 
 
 def _placed_bundles(state: ClusterState) -> dict[str, list[Mapping[str, float]]]:
@@ -309,12 +314,15 @@ def _allocate(
             groups += gpus
     gpu_requests.sort()
     key = (capacity, tuple(gpu_requests))
-    reserved = packed.get(key)
-    if reserved is None:
-        reserved = packed[key] = tuple(pack(capacity, gpu_requests))
-    space = room_of(node, capacity, reserved, other)
+    packing = packed.get(key)
+    if packing is None:
+        reserved = tuple(pack(capacity, gpu_requests))
+        slots = tuple([amount(count) for count in reserved])
+        packing = packed[key] = (reserved, gpu_left(capacity, reserved), slots)
+    reserved, left, slots = packing
+    space = room_of(node, capacity, reserved, left, other)
     empty = idle_room(node, capacity, total)
-    free = sum(space.gpu_free)
+    free = sum(left)
     resources_free = {GPU: amount(free)} if capacity else {}
     resources_free.update((key, amount(count)) for key, count in sorted(space.other_free.items()))
     allocation = built(
@@ -328,7 +336,7 @@ def _allocate(
             "other_by_class": {name: amount(count) for name, count in sorted(by_class.items())},
             "placement_groups_gpus": amount(groups),
             "actors": tuple(actors),
-            "gpu_slots": tuple([amount(count) for count in space.gpu_reserved]),
+            "gpu_slots": slots,
             "resources_free": resources_free,
         },
     )

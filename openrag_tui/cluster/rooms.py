@@ -70,10 +70,10 @@ class Room:
     gpu_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "gpu_free", _left(self.gpu_capacity, self.gpu_reserved))
+        object.__setattr__(self, "gpu_free", gpu_left(self.gpu_capacity, self.gpu_reserved))
 
 
-def _left(capacity: tuple[int, ...], reserved: tuple[int, ...]) -> tuple[int, ...]:
+def gpu_left(capacity: tuple[int, ...], reserved: tuple[int, ...]) -> tuple[int, ...]:
     """What each GPU instance has left (never below 0)."""
     return tuple(
         [cap - used if cap > used else 0 for cap, used in zip(capacity, reserved, strict=True)]
@@ -81,10 +81,15 @@ def _left(capacity: tuple[int, ...], reserved: tuple[int, ...]) -> tuple[int, ..
 
 
 def room_of(
-    node: Node, capacity: tuple[int, ...], reserved: tuple[int, ...], other_free: Units
+    node: Node,
+    capacity: tuple[int, ...],
+    reserved: tuple[int, ...],
+    gpu_free: tuple[int, ...],
+    other_free: Units,
 ) -> Room:
-    """A room from its figures (what is left of other resources may go below 0: it is cut at
-    0), built without `__init__` (`state.built`): two per node per refresh."""
+    """A room from its figures (`gpu_free`: `gpu_left` of the GPUs'; what is left of other
+    resources may go below 0: it is cut at 0), built without `__init__` (`state.built`): two
+    per node per refresh, and alike nodes share their GPUs' figures."""
     return built(
         Room,
         {
@@ -92,7 +97,7 @@ def room_of(
             "gpu_capacity": capacity,
             "gpu_reserved": reserved,
             "other_free": {key: count if count > 0 else 0 for key, count in other_free.items()},
-            "gpu_free": _left(capacity, reserved),
+            "gpu_free": gpu_free,
         },
     )
 

