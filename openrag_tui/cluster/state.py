@@ -13,7 +13,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 
@@ -60,22 +60,36 @@ _ONE_BUNDLE = re.compile(r"^.+_group_[0-9]+_[0-9a-f]+$")
 _BUNDLE_MARKER = "bundle"  # `bundle_group_<pg>` only marks membership; it is not a resource
 
 
-class GpuProcess(msgspec.Struct, frozen=True, gc=False):
-    """A process NVML lists on a GPU, with the memory it holds there (None: not reported)."""
+class GpuProcess(msgspec.Struct, frozen=True, gc=False, rename={"memory_mib": "gpuMemoryUsage"}):
+    """A process NVML lists on a GPU, with the memory it holds there (None: not reported).
+    Read straight from a `gpus[].processesPids` entry of `/nodes?view=summary` (the names
+    it is sent under: `rename`) when the entry is complete (a pid above 0)."""
 
-    pid: int
-    memory_mib: float | None
+    pid: Annotated[int, msgspec.Meta(gt=0)]
+    memory_mib: float | None = None
 
 
-class GpuDevice(msgspec.Struct, frozen=True, gc=False):
+class GpuDevice(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    rename={
+        "memory_used_mib": "memoryUsed",
+        "memory_total_mib": "memoryTotal",
+        "utilization": "utilizationGpu",
+        "processes": "processesPids",
+    },
+):
     """A physical GPU as NVML reports it: what the card does, not what Ray reserved. A msgspec
-    struct, as the rows it is made from (a 1,000-node cluster has 8,000 GPUs)."""
+    struct (a 1,000-node cluster has 8,000 GPUs), read straight from a `gpus[]` entry of
+    `/nodes?view=summary` when nothing in it is null or missing (else `_gpu` reads it field by
+    field)."""
 
     index: int
-    name: str
-    memory_used_mib: float
-    memory_total_mib: float
-    utilization: float | None  # percent; None when NVML did not say
+    name: str = ""
+    memory_used_mib: float = 0.0
+    memory_total_mib: float = 0.0
+    utilization: float | None = None  # percent; None when NVML did not say
     uuid: str = ""
     processes: tuple[GpuProcess, ...] = ()
 
@@ -222,24 +236,30 @@ class _Raylet(msgspec.Struct, gc=False, rename="camel"):
     node_id: str | None = None
 
 
-class _NodeSummary(msgspec.Struct, gc=False):
+_Gpu = TypeVar("_Gpu", GpuDevice, _GpuRow)
+
+
+class _NodeSummary(msgspec.Struct, Generic[_Gpu], gc=False):
     """A node's `/nodes?view=summary` entry: only what the view reads (its CPU, memory, disk
     and network figures are skipped while decoding)."""
 
     hostname: str | None = None
     raylet: _Raylet | None = None
-    gpus: list[_GpuRow] | None = None
+    gpus: list[_Gpu] | None = None
 
 
-class _SummaryData(msgspec.Struct):
-    summary: list[_NodeSummary] | None = None
+class _SummaryData(msgspec.Struct, Generic[_Gpu]):
+    summary: list[_NodeSummary[_Gpu]] | None = None
 
 
-class _Summaries(msgspec.Struct):
-    data: _SummaryData | None = None
+class _Summaries(msgspec.Struct, Generic[_Gpu]):
+    data: _SummaryData[_Gpu] | None = None
 
 
-_SUMMARIES = msgspec.json.Decoder(_Summaries | None, strict=False)
+#: the nodes' summary with its GPUs read straight into GpuDevice (Ray sends them complete)
+_SUMMARIES = msgspec.json.Decoder(_Summaries[GpuDevice] | None, strict=False)
+#: the same, each GPU field by field: one with a null or missing figure
+_SUMMARIES_BY_FIELD = msgspec.json.Decoder(_Summaries[_GpuRow] | None, strict=False)
 
 
 _NO_POOL: tuple[None, None] = (None, None)
@@ -358,10 +378,14 @@ def _nodes(payloads: Payloads) -> tuple[tuple[Node, ...], tuple[str, ...]]:
 
 
 def _node(
-    row: Mapping[str, Any], summary: _NodeSummary | None, reported: Mapping[str, float]
+    row: Mapping[str, Any], summary: _NodeSummary[Any] | None, reported: Mapping[str, float]
 ) -> Node:
     # resources_total comes from nodes_detail: /nodes?view=summary camelCases custom names.
     gpus = summary.gpus if summary is not None else None
+    if gpus and type(gpus[0]) is GpuDevice:
+        devices = tuple(gpus)
+    else:
+        devices = tuple([_gpu(i, gpu) for i, gpu in enumerate(gpus)]) if gpus else ()
     return built(
         Node,
         {
@@ -371,7 +395,7 @@ def _node(
             "is_head": bool(row.get("is_head_node")),
             "state": row.get("state") or "UNKNOWN",
             "resources_total": {k: float(v) for k, v in (row.get("resources_total") or {}).items()},
-            "gpu_devices": tuple([_gpu(i, gpu) for i, gpu in enumerate(gpus)]) if gpus else (),
+            "gpu_devices": devices,
             "gpus_reserved_reported": reported.get(row["node_id"]),
         },
     )
@@ -396,7 +420,7 @@ def _address_key(ip: str) -> tuple[int, int, str]:
     return (address.version, int(address), "")
 
 
-def _summaries_by_node(body: Any) -> tuple[dict[str, _NodeSummary], tuple[str, ...]]:
+def _summaries_by_node(body: Any) -> tuple[dict[str, _NodeSummary[Any]], tuple[str, ...]]:
     """`/nodes?view=summary` entries keyed by node id (nodes on one host share an IP). The
     client leaves this body undecoded (2.3 MB for 1,000 nodes, mostly figures the view does
     not read). It is optional: one that cannot be read (not JSON, too deep, not the shape Ray
@@ -404,7 +428,10 @@ def _summaries_by_node(body: Any) -> tuple[dict[str, _NodeSummary], tuple[str, .
     if not body:
         return {}, ()
     try:
-        summaries = _typed(body, _SUMMARIES, "the nodes' summary")
+        try:
+            summaries: Any = _typed(body, _SUMMARIES, "the nodes' summary")
+        except msgspec.ValidationError:  # a GPU with a null or missing figure, or worse
+            summaries = _typed(body, _SUMMARIES_BY_FIELD, "the nodes' summary")
     except UnreadableBody as error:
         why = str(error)
         return {}, (f"{why[:1].upper()}{why[1:]}: {_WITHOUT_SUMMARY}",)

@@ -168,6 +168,38 @@ def test_physical_gpus_from_nvml() -> None:
     assert (second.index, second.utilization) == (1, None)
 
 
+@pytest.mark.parametrize("sent", [False, True], ids=["decoded", "as-sent"])
+def test_a_gpu_with_null_or_missing_figures_is_read_field_by_field(sent: bool) -> None:
+    """Complete GPUs are read straight into GpuDevice; one null or missing figure anywhere sends
+    the whole summary through the field-by-field reading, with its defaults: the position for
+    no index, "" and 0 for null text and memory, and processes without a pid above 0 dropped."""
+    payloads = recorded()
+    summary = payloads["nodes_summary"]["data"]["summary"]
+    head_entry = next(entry for entry in summary if entry["raylet"]["nodeId"] == HEAD_ID)
+    head_entry["gpus"] = nvml_gpus(2)
+    odd = head_entry["gpus"][1]
+    del odd["index"]
+    odd.update(name=None, memoryUsed=None, uuid=None)
+    odd["processesPids"] = [
+        {"pid": 0, "gpuMemoryUsage": 1.0},
+        {"pid": None, "gpuMemoryUsage": 2.0},
+        {"pid": -7, "gpuMemoryUsage": 3.0},
+        {"pid": "4700"},
+    ]
+    if sent:
+        payloads["nodes_summary"] = json.dumps(payloads["nodes_summary"]).encode()
+    state = parse(payloads, 0.0)
+    first, second = state.nodes[0].gpu_devices
+    assert state.unread == ()
+    assert (first.index, first.memory_used_mib, first.processes) == (
+        0,
+        10240.0,
+        (GpuProcess(4655, 10240.0),),
+    )
+    assert (second.index, second.name, second.memory_used_mib, second.uuid) == (1, "", 0.0, "")
+    assert second.processes == (GpuProcess(-7, 3.0), GpuProcess(4700, None))
+
+
 def test_only_required_payloads_degrade_gracefully() -> None:
     payloads = {name: body for name, body in recorded().items() if name in REQUIRED_ONLY}
     state = parse(payloads, 0.0)
