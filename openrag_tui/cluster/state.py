@@ -384,6 +384,11 @@ def _node(
     gpus = summary.gpus if summary is not None else None
     if gpus and type(gpus[0]) is GpuDevice:
         devices = tuple(gpus)
+        for device in devices:  # as field by field: a memory of -0.0 reads 0.0
+            if not device.memory_used_mib:
+                msgspec.structs.force_setattr(device, "memory_used_mib", 0.0)
+            if not device.memory_total_mib:
+                msgspec.structs.force_setattr(device, "memory_total_mib", 0.0)
     else:
         devices = tuple([_gpu(i, gpu) for i, gpu in enumerate(gpus)]) if gpus else ()
     return built(
@@ -411,7 +416,7 @@ def _address_key(ip: str) -> tuple[int, int, str]:
     four decimal octets, no leading zeros), then IPv6, then what is no address, by its text."""
     try:
         return (4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"), "")
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):  # TypeError: not text (`ipaddress` reads an int)
         pass
     try:
         address = ipaddress.ip_address(ip)
@@ -435,7 +440,7 @@ def _summaries_by_node(body: Any) -> tuple[dict[str, _NodeSummary[Any]], tuple[s
     except UnreadableBody as error:
         why = str(error)
         return {}, (f"{why[:1].upper()}{why[1:]}: {_WITHOUT_SUMMARY}",)
-    except msgspec.ValidationError as error:
+    except (msgspec.ValidationError, UnicodeError) as error:  # a lone surrogate as a number
         why = f"The nodes' summary is not of the shape Ray sends ({str(error)[:100]})"
         return {}, (f"{why}: {_WITHOUT_SUMMARY}",)
     if summaries is None or summaries.data is None:  # `null`: none, as before
@@ -583,6 +588,8 @@ def _request(raw: Any) -> dict[str, float] | None:
         return _REQUEST.decode(raw)
     except msgspec.ValidationError as error:
         raise msgspec.ValidationError(f"{error} - at an actor's required_resources") from None
+    except msgspec.DecodeError:  # what reading the body skips over unchecked: invalid UTF-8
+        raise UnreadableBody("the actors' listing is not JSON") from None
 
 
 def death_reason(cause: Any) -> str:

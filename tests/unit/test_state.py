@@ -374,3 +374,46 @@ def test_a_request_of_the_wrong_shape_as_sent_is_named(request_text: str) -> Non
     payloads["actors_detail"] = text.encode()
     with pytest.raises(ValueError, match="required_resources"):
         parse(payloads, fetched_at=0.0)
+
+
+def test_a_request_that_is_not_utf8_says_the_listing_is_not_json() -> None:
+    """Decoding the body skips over a request without checking its text: a byte that is not
+    UTF-8 in it is found when the request is read, and said as before."""
+    payloads = recorded()
+    rows(payloads, "actors_detail")[0]["required_resources"] = {"GPU_KEY": 1.0}
+    payloads["actors_detail"] = (
+        json.dumps(payloads["actors_detail"]).encode().replace(b"GPU_KEY", b"G\xffU")
+    )
+    with pytest.raises(UnreadableBody, match="the actors' listing is not JSON"):
+        parse(payloads, 0.0)
+
+
+def test_a_node_address_sent_as_a_number_sorts_as_ipv4() -> None:
+    payloads = recorded()
+    node_row(payloads, WORKER_ID)["node_ip"] = 3232235778  # 192.168.0.2
+    assert [node.node_id for node in parse(payloads, 0.0).nodes] == [HEAD_ID, WORKER_ID]
+
+
+@pytest.mark.parametrize("sent", [False, True], ids=["decoded", "as-sent"])
+def test_a_gpu_memory_of_minus_zero_reads_zero(sent: bool) -> None:
+    payloads = recorded()
+    summary = payloads["nodes_summary"]["data"]["summary"]
+    head_entry = next(entry for entry in summary if entry["raylet"]["nodeId"] == HEAD_ID)
+    head_entry["gpus"] = nvml_gpus(1, used_mib=-0.0)
+    if sent:
+        payloads["nodes_summary"] = json.dumps(payloads["nodes_summary"]).encode()
+    (gpu,) = parse(payloads, 0.0).nodes[0].gpu_devices
+    assert json.dumps(gpu.memory_used_mib) == "0.0"
+
+
+def test_a_lone_surrogate_for_a_gpu_number_leaves_the_summary_out() -> None:
+    """The summary is optional: a figure msgspec cannot read as a number is said, not fatal."""
+    payloads = recorded()
+    summary = payloads["nodes_summary"]["data"]["summary"]
+    head_entry = next(entry for entry in summary if entry["raylet"]["nodeId"] == HEAD_ID)
+    head_entry["gpus"] = nvml_gpus(1)
+    head_entry["gpus"][0]["index"] = "\ud800"
+    payloads["nodes_summary"] = json.dumps(payloads["nodes_summary"]).encode()
+    state = parse(payloads, 0.0)
+    assert state.nodes[0].gpu_devices == ()
+    assert state.unread and "not of the shape Ray sends" in state.unread[0]
