@@ -21,7 +21,7 @@ from openrag_tui.cluster.rooms import (
     copies_each,
     describe,
     figure,
-    holds,
+    first_holding,
     ordered,
     quantity,
 )
@@ -102,7 +102,7 @@ def _classify_in_group(group: PlacementGroup, idle: Sequence[Room]) -> tuple[str
 
 def _why_never(request: Units, idle: Sequence[Room]) -> str | None:
     """Why no alive node could ever hold the request, or None when one could."""
-    if any(holds(request, room) for room in idle):
+    if first_holding(request, idle) is not None:
         return None
     for key in ordered(request):
         need = request[key]
@@ -122,7 +122,7 @@ def _why_never(request: Units, idle: Sequence[Room]) -> str | None:
 
 def _why_waiting(request: Units, candidates: Sequence[Room]) -> str:
     """Which resource is short now on the nodes that could hold the request."""
-    fitting = next((room for room in candidates if holds(request, room)), None)
+    fitting = first_holding(request, candidates)
     if fitting is not None:
         return f"fits on {fitting.node.label} now; Ray has not placed it yet"
     short = []
@@ -155,8 +155,22 @@ def _offer(key: str, need: int, room: Room) -> int:
 
 
 def _best(key: str, need: int, rooms: Sequence[Room]) -> tuple[int, Room]:
-    """The room offering the most toward `key` (the first one on ties)."""
-    return max(((_offer(key, need, room), room) for room in rooms), key=lambda pair: pair[0])
+    """The room offering the most toward `key` (the first one on ties). Alike nodes share
+    their GPUs' figures (`allocation`): a GPU offer is worked out once per figures."""
+    if not rooms:
+        raise ValueError("no room to offer")
+    offers: dict[tuple[int, ...], int] = {}
+    best, chosen = -1, rooms[0]
+    for room in rooms:
+        if key == GPU:
+            offer = offers.get(room.gpu_free)
+            if offer is None:
+                offer = offers[room.gpu_free] = _offer(key, need, room)
+        else:
+            offer = room.other_free.get(key, 0)
+        if offer > best:
+            best, chosen = offer, room
+    return best, chosen
 
 
 def _autoscaler_requests(messages: Iterable[str]) -> list[tuple[dict[str, int], str]]:

@@ -9,7 +9,7 @@ fractions first-fit decreasing).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,24 +195,34 @@ def copies(request: Units, space: Room) -> int:
     return min(limits)
 
 
-def holds(request: Units, space: Room) -> bool:
-    return not request or copies(request, space) > 0
-
-
-def copies_each(request: Units, rooms: Sequence[Room]) -> list[int]:
-    """`copies` of a non-empty request in each room. Rooms alike in what the request asks for
-    (a cluster's nodes often are) are worked out once: `copies` depends on nothing else."""
+def copies_each(request: Units, rooms: Sequence[Room]) -> Iterator[int]:
+    """`copies` of a non-empty request in each room, room by room. Rooms alike in what the
+    request asks for (a cluster's nodes often are) are worked out once: `copies` depends on
+    nothing else."""
     keys = [key for key in request if key != GPU]
     seen: dict[tuple[Any, ...], int] = {}
-    each = []
     for space in rooms:
         other = space.other_free
         shape = (space.gpu_free, *[other.get(key, 0) for key in keys])
         found = seen.get(shape)
         if found is None:
             found = seen[shape] = copies(request, space)
-        each.append(found)
-    return each
+        yield found
+
+
+def first_holding(request: Units, rooms: Sequence[Room]) -> Room | None:
+    """The first room with room for a copy of the request (any room for a request of nothing),
+    or None; alike rooms are worked out once (`copies_each`)."""
+    if not request:
+        return rooms[0] if rooms else None
+    return next(
+        (
+            space
+            for space, count in zip(rooms, copies_each(request, rooms), strict=True)
+            if count > 0
+        ),
+        None,
+    )
 
 
 def fits(request: Units, rooms: Sequence[Room]) -> int | None:
