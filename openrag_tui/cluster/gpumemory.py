@@ -104,12 +104,19 @@ class NodeGpus:
 
     def add_entries(self, found: dict[str, ActorGpuMemory]) -> None:
         """Each of the node's actors' entries, by actor id (one loop: 20,000 for 1,000 nodes)."""
-        node_id, on_gpus, off_gpus = self.node_id, self.on_gpus, self.off_gpus
+        node_id, on_gpus = self.node_id, self.on_gpus
+        off: dict[int, tuple[float, _Figures]] = {}  # by the request dict's id (parse shares it)
         for actor in self.actors:
-            reserved = actor.gpus
             pid = actor.pid
             on = on_gpus.get(pid) if pid else None
-            figures = _on_gpus(on, reserved) if on else off_gpus(reserved)
+            if on:
+                reserved = actor.gpus
+                figures = _on_gpus(on, reserved)
+            else:
+                alike = off.get(id(actor.required))
+                if alike is None:
+                    alike = off[id(actor.required)] = (actor.gpus, self.off_gpus(actor.gpus))
+                reserved, figures = alike
             memory, status, gpu_memory, devices, share, over = figures
             found[actor.actor_id] = ActorGpuMemory(
                 actor.actor_id,
