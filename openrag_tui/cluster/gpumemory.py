@@ -83,13 +83,17 @@ class NodeGpus:
         self.on_gpus = on_gpus
         #: a process on the GPUs is no actor's (a child, or vLLM): an actor on none may be it
         self.unattributed = bool(on_gpus) and not on_gpus.keys() <= {a.pid for a in self.actors}
-        self.off: dict[float, _Figures] = {}  # by GPUs reserved
+        #: by the id of an actor's request (parse shares one dict between the actors asking
+        #: for the same; they hold it): the GPUs it reserves and its figures off the GPUs
+        self.off: dict[int, tuple[float, _Figures]] = {}
 
-    def off_gpus(self, reserved: float) -> _Figures:
-        """The figures of an actor whose process NVML does not list on the node's GPUs: the
-        same for every such actor reserving as much (one per amount, asked once)."""
-        figures = self.off.get(reserved)
-        if figures is None:
+    def off_gpus(self, actor: Actor) -> tuple[float, _Figures]:
+        """The GPUs the actor reserves and its figures, its process being on none of the
+        node's GPUs as NVML lists them: the same for every such actor asking for as much (one
+        per request, worked out once)."""
+        alike = self.off.get(id(actor.required))
+        if alike is None:
+            reserved = actor.gpus
             if reserved <= 0:
                 memory, status = 0.0, NOT_GPU  # reserves none, holds none: not a GPU actor
             elif not self.devices or self.unattributed:
@@ -98,14 +102,13 @@ class NodeGpus:
                 memory, status = 0.0, NO_GPU
             gpu_memory = self.first_memory or None
             share, over = share_of(reserved, gpu_memory, memory)
-            figures = (memory, status, gpu_memory, (), share, over)
-            self.off[reserved] = figures
-        return figures
+            alike = (reserved, (memory, status, gpu_memory, (), share, over))
+            self.off[id(actor.required)] = alike
+        return alike
 
     def add_entries(self, found: dict[str, ActorGpuMemory]) -> None:
         """Each of the node's actors' entries, by actor id (one loop: 20,000 for 1,000 nodes)."""
-        node_id, on_gpus = self.node_id, self.on_gpus
-        off: dict[int, tuple[float, _Figures]] = {}  # by the request dict's id (parse shares it)
+        node_id, on_gpus, off_gpus = self.node_id, self.on_gpus, self.off_gpus
         for actor in self.actors:
             pid = actor.pid
             on = on_gpus.get(pid) if pid else None
@@ -113,10 +116,7 @@ class NodeGpus:
                 reserved = actor.gpus
                 figures = _on_gpus(on, reserved)
             else:
-                alike = off.get(id(actor.required))
-                if alike is None:
-                    alike = off[id(actor.required)] = (actor.gpus, self.off_gpus(actor.gpus))
-                reserved, figures = alike
+                reserved, figures = off_gpus(actor)
             memory, status, gpu_memory, devices, share, over = figures
             found[actor.actor_id] = ActorGpuMemory(
                 actor.actor_id,
