@@ -190,20 +190,20 @@ class Output:
 
 def json_text(payload: Any) -> str:
     """One line of compact JSON, pure ASCII as `json.dumps` writes it (text from the cluster
-    never reaches the terminal raw). Written by orjson: `status --json` of a 1,000-node cluster
-    is 7 MB, which `json.dumps` takes seven times as long to write. A value orjson refuses (a
-    lone surrogate, which a dashboard's JSON may hold) goes through `json.dumps`. A payload
-    with keys that are not strings is written again with orjson's option for them: checking
-    every key costs orjson a third of its time on `status --json`'s dicts."""
-    import orjson
+    never reaches the terminal raw). Written by msgspec: `status --json` of a 1,000-node cluster
+    is 7 MB, which `json.dumps` takes seven times as long to write, and most of it is rows
+    kept as msgspec structs (`cluster.summary`), which msgspec writes as objects. A float
+    reads as with `json.dumps`, its text may not (`1e16`, not `1e+16`). What msgspec refuses
+    (a lone surrogate, which a dashboard's JSON may hold; a key that is None or a bool) goes
+    through `json.dumps`."""
+    import msgspec
 
     try:
-        try:
-            text = orjson.dumps(payload).decode()
-        except orjson.JSONEncodeError:
-            text = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
-    except orjson.JSONEncodeError:
-        return json.dumps(payload, allow_nan=False, separators=(",", ":"))
+        text = msgspec.json.encode(payload).decode()
+    except (TypeError, UnicodeEncodeError):
+        return json.dumps(
+            payload, allow_nan=False, separators=(",", ":"), default=msgspec.to_builtins
+        )
     return text if text.isascii() else _NON_ASCII.sub(_escaped, text)
 
 

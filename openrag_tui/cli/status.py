@@ -65,7 +65,7 @@ def _status_once(
     try:
         client.prefetch()  # the dashboard answers while the modules below load
         from openrag_tui.cluster.refresh import read_view
-        from openrag_tui.cluster.summary import view_as_dict
+        from openrag_tui.cluster.summary import view_summary
         from openrag_tui.indexing.vectorstatus import vector_store_status
 
         view = read_view(client, workspace.settings, previous=previous)
@@ -79,7 +79,7 @@ def _status_once(
     if out.json_mode:
         out.json(
             {
-                **view_as_dict(view, workspace.dashboard_display),
+                **view_summary(view, workspace.dashboard_display),
                 "vector_store": vectors.to_dict(),
                 "openrag": None if queue is None else queue.to_dict(),
             }

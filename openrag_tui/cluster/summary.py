@@ -1,7 +1,10 @@
-"""The `status --json` object: a `ClusterView` as plain JSON-ready data.
+"""The `status --json` object: a `ClusterView` as JSON-ready data.
 
 Field names are a contract with scripts: add fields, never rename them. GPU amounts are rounded
-to 4 decimals (Ray's own resolution), so 0.1 + 0.2 prints as 0.3.
+to 4 decimals (Ray's own resolution), so 0.1 + 0.2 prints as 0.3. The rows a big cluster has
+thousands of (nodes, their GPUs, the actors' GPU memory) are msgspec structs whose fields are
+the JSON keys: a struct is built in C, five times as fast as a dict, and `json_text` writes it
+as an object. `view_as_dict` gives them as plain dicts.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import attrgetter
 from typing import Any
+
+import msgspec
 
 from openrag_tui.cluster.allocation import ClusterView, NodeAllocation, PendingActor, PoolStatus
 from openrag_tui.cluster.gcpause import gc_paused
@@ -19,10 +24,17 @@ from openrag_tui.cluster.warnings import deaths
 DECIMALS = 4
 
 
-@gc_paused()
 def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
-    """The view as one JSON-ready dict: nodes, pools, pending actors and warnings. A 1,000-node
-    view holds ~60,000 amounts, a few distinct ones: each is rounded once (`_Rounded`)."""
+    """`view_summary` with its rows as dicts: plain JSON-ready values."""
+    summary: dict[str, Any] = msgspec.to_builtins(view_summary(view, dashboard_url))
+    return summary
+
+
+@gc_paused()
+def view_summary(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
+    """The view as one dict for `json_text`: nodes, pools, pending actors and warnings. A
+    1,000-node view holds ~60,000 amounts, a few distinct ones: each is rounded once
+    (`_Rounded`)."""
     state = view.state
     amounts = _Rounded(DECIMALS)
     return {
@@ -41,7 +53,7 @@ def view_as_dict(view: ClusterView, dashboard_url: str) -> dict[str, Any]:
     }
 
 
-def _gpu_memory_rows(entries: Iterable[ActorGpuMemory], reserved: _Rounded) -> list[dict[str, Any]]:
+def _gpu_memory_rows(entries: Iterable[ActorGpuMemory], reserved: _Rounded) -> list[_GpuMemoryRow]:
     """The GPU actors' rows by node id, then name. A 1,000-node cluster has ~17,000: they are
     sorted node by node (a node's entries are together)."""
     by_node: dict[str, list[ActorGpuMemory]] = {}
@@ -75,54 +87,99 @@ class _Rounded(dict[float, float]):
         return rounded
 
 
-def _gpu_memory(entry: ActorGpuMemory, reserved: _Rounded, shares: _Rounded) -> dict[str, Any]:
+class _GpuMemoryRow(msgspec.Struct, gc=False):
     """One actor's GPU memory as NVML measured it (None: unknown), beside its share."""
+
+    actor_id: str
+    name: str
+    pool: str | None
+    node_id: str
+    gpus_reserved: float
+    gpu_indexes: list[int]
+    memory_mib: float | None
+    share_mib: float | None
+    status: str
+    over_share: bool
+
+
+def _gpu_memory(entry: ActorGpuMemory, reserved: _Rounded, shares: _Rounded) -> _GpuMemoryRow:
     share = entry.share_mib
-    return {
-        "actor_id": entry.actor_id,
-        "name": entry.name,
-        "pool": entry.pool,
-        "node_id": entry.node_id,
-        "gpus_reserved": reserved[entry.reserved],
-        "gpu_indexes": list(entry.devices),
-        "memory_mib": entry.memory_mib,
-        "share_mib": None if share is None else shares[share],
-        "status": entry.status,
-        "over_share": entry.over_share,
-    }
+    return _GpuMemoryRow(
+        entry.actor_id,
+        entry.name,
+        entry.pool,
+        entry.node_id,
+        reserved[entry.reserved],
+        list(entry.devices),
+        entry.memory_mib,
+        None if share is None else shares[share],
+        entry.status,
+        entry.over_share,
+    )
 
 
-def _node(allocation: NodeAllocation, amounts: _Rounded) -> dict[str, Any]:
+class _DeviceRow(msgspec.Struct, gc=False):
+    """A GPU of a node as NVML reports it (its processes are in the GPU memory rows)."""
+
+    index: int
+    name: str
+    uuid: str
+    memory_used_mib: float
+    memory_total_mib: float
+    utilization: float | None
+
+
+class _NodeRow(msgspec.Struct, gc=False):
+    """A node's GPUs: Ray's logical figures, what holds them, and the devices NVML reports."""
+
+    node_id: str
+    ip: str
+    hostname: str
+    is_head: bool
+    state: str
+    gpus_total: float
+    gpus_reserved: float
+    gpus_free: float
+    gpus_reserved_reported: float | None
+    reserved_by: dict[str, float]
+    other_by_class: dict[str, float]
+    placement_groups_gpus: float
+    gpu_slots_estimate: list[float]
+    actors: int
+    gpu_devices: list[_DeviceRow]
+
+
+def _node(allocation: NodeAllocation, amounts: _Rounded) -> _NodeRow:
     node = allocation.node
     reported = node.gpus_reserved_reported
-    return {
-        "node_id": node.node_id,
-        "ip": node.ip,
-        "hostname": node.hostname,
-        "is_head": node.is_head,
-        "state": node.state,
-        "gpus_total": amounts[allocation.gpus_total],
-        "gpus_reserved": amounts[allocation.gpus_reserved],
-        "gpus_free": amounts[allocation.gpus_free],
-        "gpus_reserved_reported": None if reported is None else amounts[reported],
-        "reserved_by": {key: amounts[value] for key, value in allocation.reserved_by.items()},
-        "other_by_class": {key: amounts[value] for key, value in allocation.other_by_class.items()},
-        "placement_groups_gpus": amounts[allocation.placement_groups_gpus],
-        "gpu_slots_estimate": [amounts[slot] for slot in allocation.gpu_slots],
-        "actors": len(allocation.actors),
-        "gpu_devices": [_device(device) for device in node.gpu_devices],
-    }
+    return _NodeRow(
+        node.node_id,
+        node.ip,
+        node.hostname,
+        node.is_head,
+        node.state,
+        amounts[allocation.gpus_total],
+        amounts[allocation.gpus_reserved],
+        amounts[allocation.gpus_free],
+        None if reported is None else amounts[reported],
+        {key: amounts[value] for key, value in allocation.reserved_by.items()},
+        {key: amounts[value] for key, value in allocation.other_by_class.items()},
+        amounts[allocation.placement_groups_gpus],
+        [amounts[slot] for slot in allocation.gpu_slots],
+        len(allocation.actors),
+        [_device(device) for device in node.gpu_devices],
+    )
 
 
-def _device(device: GpuDevice) -> dict[str, Any]:
-    return {
-        "index": device.index,
-        "name": device.name,
-        "uuid": device.uuid,
-        "memory_used_mib": device.memory_used_mib,
-        "memory_total_mib": device.memory_total_mib,
-        "utilization": device.utilization,
-    }
+def _device(device: GpuDevice) -> _DeviceRow:
+    return _DeviceRow(
+        device.index,
+        device.name,
+        device.uuid,
+        device.memory_used_mib,
+        device.memory_total_mib,
+        device.utilization,
+    )
 
 
 def _pool(pool: PoolStatus, amounts: _Rounded) -> dict[str, Any]:

@@ -76,5 +76,11 @@ def test_json_text_is_json_dumps_compact_and_ascii(payload: dict[object, object]
     assert text == json.dumps(payload, separators=(",", ":")) and text.isascii()
 
 
+@pytest.mark.parametrize("number", [1e16, 1.5e300, 1e-7, 0.1 + 0.2, -0.0, 2**70, -(2**64)])
+def test_json_text_reads_back_every_number(number: float) -> None:
+    """The text of a float may differ from `json.dumps`'s (`1e16`, not `1e+16`), its value not."""
+    assert json.loads(json_text({"n": [number]})) == {"n": [number]}
+
+
 def test_json_text_writes_no_nan() -> None:
     assert json.loads(json_text({"x": float("nan")})) == {"x": None}

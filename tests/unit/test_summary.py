@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from openrag_tui.cli.common import json_text
 from openrag_tui.cluster.allocation import build_view
 from openrag_tui.cluster.state import parse
-from openrag_tui.cluster.summary import view_as_dict
+from openrag_tui.cluster.summary import view_as_dict, view_summary
 from tests.support.synthetic import HEAD_ID, nvml_gpus, pool_spec_of, recorded
 
 URL = "http://127.0.0.1:8265"
@@ -121,3 +122,16 @@ def test_physical_gpus_are_listed() -> None:
         37.0,
     )
     assert len(head["gpu_devices"]) == 2
+
+
+def test_the_text_status_json_writes_reads_as_the_plain_dict() -> None:
+    """`status --json` writes `view_summary` (rows as structs); `view_as_dict` is plain values."""
+    payloads = recorded()
+    for entry in payloads["nodes_summary"]["data"]["summary"]:
+        if entry["raylet"]["nodeId"] == HEAD_ID:
+            entry["gpus"] = nvml_gpus(2, used_mib=10240.0, utilization=37.0)
+    view = build_view(parse(payloads, 1000.0), POOLS, now=1000.0, stale_after=6.0)
+    plain = view_as_dict(view, URL)
+    assert json.loads(json_text(view_summary(view, URL))) == plain
+    assert json.loads(json.dumps(plain, allow_nan=False)) == plain  # lists and dicts only
+    assert plain["nodes"][0]["gpu_devices"][1]["index"] == 1
