@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -106,8 +107,9 @@ def running_cluster(
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-#: times a cluster is started before its failure to start fails the test
-START_ATTEMPTS = 2
+#: times a cluster is started before its failure to start fails the test (CI, 2026-12-05: both
+#: of two attempts failed once, a dashboard aborting while the suite loaded the box)
+START_ATTEMPTS = 3
 
 
 def _start(
@@ -135,9 +137,11 @@ def _start(
                     "temp_dir": ray_dir,
                 },
             )
-        except Exception:  # a raylet never registered, or the GCS died at birth: once more
+        except Exception as error:  # a raylet never registered, or the GCS died at birth
+            error.add_note(_logs_tail(ray_dir))  # gone with the temp dir once the test ends
             if attempt == START_ATTEMPTS:
                 raise
+            print(f"cluster start, attempt {attempt} failed: {error}\n{error.__notes__[-1]}")
             _end_processes_in(ray_dir)
             continue
         for gpus in node_gpus[1:]:
@@ -146,6 +150,17 @@ def _start(
             )
         return cluster, dashboard_port
     raise AssertionError("unreachable")
+
+
+def _logs_tail(ray_dir: str, lines: int = 15) -> str:
+    """The last lines of a failed attempt's error logs, to tell why it failed."""
+    found = []
+    for path in sorted(Path(ray_dir).glob("session_[0-9]*/logs/*.err")):
+        with contextlib.suppress(OSError):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            if tail:
+                found.append(f"--- {path.name}\n" + "\n".join(tail))
+    return "\n".join(found) or f"no error log under {ray_dir}"
 
 
 def _end_processes_in(folder: str) -> None:
