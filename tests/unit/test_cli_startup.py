@@ -7,6 +7,7 @@ import argparse
 import importlib
 import json
 
+import msgspec
 import pytest
 
 from openrag_tui.cli import COMMAND_MODULES, COMMANDS, _needed_modules, build_parser
@@ -80,6 +81,19 @@ def test_json_text_is_json_dumps_compact_and_ascii(payload: dict[object, object]
 def test_json_text_reads_back_every_number(number: float) -> None:
     """The text of a float may differ from `json.dumps`'s (`1e16`, not `1e+16`), its value not."""
     assert json.loads(json_text({"n": [number]})) == {"n": [number]}
+
+
+class _Row(msgspec.Struct):
+    name: str
+    share_mib: float | None
+
+
+def test_json_text_writes_structs_as_objects_even_through_json_dumps() -> None:
+    """`status --json`'s rows are structs; a lone surrogate in one sends all through json.dumps."""
+    rows = [_Row("gpu-\ud800", 0.5), _Row("plain", None)]
+    expected = '{"rows":[{"name":"gpu-\\ud800","share_mib":0.5},{"name":"plain","share_mib":null}]}'
+    assert json_text({"rows": rows}) == expected
+    assert json_text({"rows": rows[1:]}) == '{"rows":[{"name":"plain","share_mib":null}]}'
 
 
 def test_json_text_writes_no_nan() -> None:
