@@ -138,10 +138,11 @@ def _start(
                 },
             )
         except Exception as error:  # a raylet never registered, or the GCS died at birth
-            error.add_note(_logs_tail(ray_dir))  # gone with the temp dir once the test ends
+            logs = _logs_tail(ray_dir)  # gone with the temp dir once the test ends
+            error.add_note(logs)
             if attempt == START_ATTEMPTS:
                 raise
-            print(f"cluster start, attempt {attempt} failed: {error}\n{error.__notes__[-1]}")
+            print(f"cluster start, attempt {attempt} failed: {error}\n{logs}")
             _end_processes_in(ray_dir)
             continue
         for gpus in node_gpus[1:]:
